@@ -1,0 +1,165 @@
+"""The ``reclaim`` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reclaim.cli.common import console, with_database
+from reclaim.cli.imports import import_app
+from reclaim.cli.simulate import simulate
+from reclaim.config import get_settings
+from reclaim.db import transaction
+from reclaim.returns import service as returns
+from reclaim.returns.states import Status
+from reclaim.returns.views import return_out
+from reclaim.users import apikeys
+
+app = typer.Typer(
+    name="reclaim",
+    help="Reclaim: returns management and reverse logistics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+returns_app = typer.Typer(help="Look at returns.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for the shop's systems.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(returns_app, name="returns")
+app.add_typer(keys_app, name="apikeys")
+app.command("simulate")(simulate)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Serve the API (and pages) over HTTP."""
+    import uvicorn
+
+    from reclaim.api.app import create_app
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"Reclaim on [bold]http://{host}:{port}[/]  API docs: http://{host}:{port}/docs")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the newest schema."""
+
+    async def _done(_sessions: async_sessionmaker[AsyncSession]) -> None:
+        return None
+
+    with_database(_done)
+    console.print("Database is up to date.")
+
+
+@returns_app.command("list")
+def returns_list(
+    status: Annotated[Status | None, typer.Option(help="Only returns in this status")] = None,
+    order: Annotated[str | None, typer.Option(help="Only returns of this order")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """The newest returns."""
+
+    async def _list(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with transaction(sessions) as session:
+            page, _ = await returns.list_returns(
+                session, returns.ReturnFilter(status, order), limit=limit
+            )
+        table = Table("Return", "Order", "Status", "Method", "Units", "Created")
+        for ret in page:
+            table.add_row(
+                ret.number, ret.order.external_id, ret.status, ret.method,
+                str(sum(line.quantity for line in ret.lines)), f"{ret.created_at:%Y-%m-%d %H:%M}",
+            )
+        console.print(table if page else "No returns match.")
+
+    with_database(_list)
+
+
+@returns_app.command("show")
+def returns_show(number: Annotated[str, typer.Argument(help="RMA number")]) -> None:
+    """One return, its lines and its timeline."""
+
+    async def _show(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with transaction(sessions) as session:
+            view = return_out(await returns.get_return(session, number, with_events=True),
+                              with_events=True)
+        console.print(f"[bold]{view.number}[/]  order {view.order_id}  [cyan]{view.status}[/]"
+                      f"  method {view.method.value}")
+        lines = Table("Line", "SKU", "Qty", "Reason", "Resolution", "Received", "Grade",
+                      "Disposition")
+        for line in view.lines:
+            lines.add_row(line.line_id, line.sku, str(line.quantity), line.reason.value,
+                          line.resolution.value, str(line.received_quantity),
+                          line.grade or "", line.disposition or "")
+        console.print(lines)
+        timeline = Table("When", "What", "Status", "Who")
+        for event in view.events or []:
+            timeline.add_row(f"{event.at:%Y-%m-%d %H:%M}", event.action,
+                             f"{event.from_status or ''} → {event.to_status}", event.actor)
+        console.print(timeline)
+
+    with_database(_show)
+
+
+@keys_app.command("create")
+def apikeys_create(
+    name: Annotated[str, typer.Option(help="Who uses the key, e.g. 'shop backend'")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Repeat for several; default all: {', '.join(apikeys.ALL_SCOPES)}"),
+    ] = None,
+) -> None:
+    """Create an API key. The key is shown once; only its hash is kept."""
+
+    async def _create(sessions: async_sessionmaker[AsyncSession]) -> apikeys.IssuedKey:
+        async with transaction(sessions) as session:
+            return await apikeys.create_api_key(session, name, scope or [])
+
+    issued = with_database(_create)
+    console.print(f"Created API key [bold]{issued.prefix}[/] ({issued.name}) "
+                  f"with scopes {', '.join(issued.scopes)}.")
+    console.print("Store it now; it can't be shown again:")
+    print(issued.token)
+
+
+@keys_app.command("list")
+def apikeys_list() -> None:
+    """Every API key, without its secret."""
+
+    async def _list(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with transaction(sessions) as session:
+            keys = await apikeys.list_api_keys(session)
+        table = Table("Prefix", "Name", "Scopes", "Created", "Revoked")
+        for key in keys:
+            table.add_row(key.prefix, key.name, ", ".join(key.scopes),
+                          f"{key.created_at:%Y-%m-%d}",
+                          f"{key.revoked_at:%Y-%m-%d}" if key.revoked_at else "")
+        console.print(table if keys else "No API keys yet: create one with 'reclaim apikeys create'.")
+
+    with_database(_list)
+
+
+@keys_app.command("revoke")
+def apikeys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix")]) -> None:
+    """Revoke an API key at once."""
+
+    async def _revoke(sessions: async_sessionmaker[AsyncSession]) -> None:
+        async with transaction(sessions) as session:
+            await apikeys.revoke_api_key(session, prefix)
+
+    with_database(_revoke)
+    console.print(f"Revoked API key {prefix}.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,52 @@
+"""What every command shares: the database, and turning domain errors into clear messages."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reclaim.config import get_settings
+from reclaim.db import create_engine, session_factory
+from reclaim.errors import ReclaimError
+from reclaim.migrate import upgrade_to_head
+
+T = TypeVar("T")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@asynccontextmanager
+async def database(migrate: bool = True) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    settings = get_settings()
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    try:
+        if migrate:
+            await upgrade_to_head(engine)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a domain error becomes a one-line message and exit code 1."""
+    try:
+        return asyncio.run(coroutine)
+    except ReclaimError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def with_database(
+    body: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]],
+) -> T:
+    async def _main() -> T:
+        async with database() as sessions:
+            return await body(sessions)
+
+    return run(_main())

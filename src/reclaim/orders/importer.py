@@ -1,0 +1,227 @@
+"""Reading orders from files: CSV (one row per order line) and JSON Lines (one order a line).
+
+Parsing is separate from writing: a file is read and checked whole first, every bad row is
+reported with its line number, and only a clean file is written, in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reclaim.errors import ValidationFailed
+from reclaim.kit.money import Money, check_currency
+from reclaim.orders.schemas import OrderIn
+
+CSV_COLUMNS = (
+    "order_id", "customer_id", "customer_email", "customer_name", "customer_tier", "currency",
+    "placed_at", "delivered_at", "shipping", "order_discount", "ship_postcode", "ship_country",
+    "ship_lat", "ship_lon", "line_id", "sku", "product_name", "category", "product_group",
+    "weight_grams", "cost", "returnable", "quantity", "unit_price", "discount", "tax",
+)
+REQUIRED_CSV = ("order_id", "customer_email", "currency", "placed_at", "sku", "quantity",
+                "unit_price")
+MONEY_COLUMNS = {"shipping", "order_discount", "cost", "unit_price", "discount", "tax"}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class ParsedFile:
+    orders: list[OrderIn] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rows: int = 0
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return "; ".join(parts)
+
+
+def parse_jsonl(text: str) -> ParsedFile:
+    parsed = ParsedFile()
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        parsed.rows += 1
+        try:
+            order = OrderIn.model_validate(json.loads(raw))
+        except json.JSONDecodeError as exc:
+            parsed.errors.append(RowError(number, f"not valid JSON ({exc.msg})"))
+            continue
+        except ValidationError as exc:
+            parsed.errors.append(RowError(number, _explain(exc)))
+            continue
+        if order.order_id in seen:
+            parsed.errors.append(
+                RowError(number, f"order {order.order_id} already on line {seen[order.order_id]}")
+            )
+            continue
+        seen[order.order_id] = number
+        parsed.orders.append(order)
+    return parsed
+
+
+def _minor(value: str, currency: str, column: str) -> int:
+    try:
+        return Money.from_decimal(value, currency).amount
+    except ValidationFailed as exc:
+        raise ValueError(f"{column}: {exc.message}") from exc
+
+
+def _number(value: str, column: str, kind: type[int] | type[float] = int) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{column}: {value!r} is not {noun}") from None
+
+
+def _row_to_line(row: dict[str, str], currency: str) -> dict[str, Any]:
+    product = {
+        key: value
+        for key, value in {
+            "name": row.get("product_name"),
+            "category": row.get("category"),
+            "product_group": row.get("product_group"),
+            "weight_grams": _number(row["weight_grams"], "weight_grams") if row.get("weight_grams") else None,
+            "cost_minor": _minor(row["cost"], currency, "cost") if row.get("cost") else None,
+            "returnable": row["returnable"].strip().lower() in {"1", "true", "yes", "y"}
+            if row.get("returnable")
+            else None,
+        }.items()
+        if value not in (None, "")
+    }
+    line: dict[str, Any] = {
+        "sku": row["sku"],
+        "quantity": _number(row["quantity"], "quantity"),
+        "unit_price_minor": _minor(row["unit_price"], currency, "unit_price"),
+        "discount_minor": _minor(row["discount"], currency, "discount") if row.get("discount")
+        else 0,
+        "tax_minor": _minor(row["tax"], currency, "tax") if row.get("tax") else 0,
+    }
+    if row.get("line_id"):
+        line["line_id"] = row["line_id"]
+    if product:
+        line["product"] = product
+    return line
+
+
+def _row_to_order(row: dict[str, str], currency: str) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "order_id": row["order_id"],
+        "customer": {
+            key: value
+            for key, value in {
+                "id": row.get("customer_id"),
+                "email": row["customer_email"],
+                "name": row.get("customer_name"),
+                "tier": row.get("customer_tier"),
+            }.items()
+            if value
+        },
+        "currency": currency,
+        "placed_at": row["placed_at"],
+        "delivered_at": row.get("delivered_at") or None,
+        "shipping_minor": _minor(row["shipping"], currency, "shipping") if row.get("shipping")
+        else 0,
+        "discount_minor": _minor(row["order_discount"], currency, "order_discount")
+        if row.get("order_discount")
+        else 0,
+        "lines": [],
+    }
+    address = {
+        key: value
+        for key, value in {
+            "postcode": row.get("ship_postcode"),
+            "country": row.get("ship_country"),
+            "lat": _number(row["ship_lat"], "ship_lat", float) if row.get("ship_lat") else None,
+            "lon": _number(row["ship_lon"], "ship_lon", float) if row.get("ship_lon") else None,
+        }.items()
+        if value not in (None, "")
+    }
+    if address:
+        order["shipping_address"] = address
+    return order
+
+
+def parse_csv(text: str) -> ParsedFile:
+    """Rows of one order may be anywhere in the file; its header fields must agree."""
+    parsed = ParsedFile()
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [name for name in REQUIRED_CSV if name not in header]
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    if missing or unknown:
+        problem = (f"missing column(s) {', '.join(missing)}" if missing else
+                   f"unknown column(s) {', '.join(unknown)}")
+        parsed.errors.append(RowError(1, f"{problem}; expected {', '.join(CSV_COLUMNS)}"))
+        return parsed
+    drafts: dict[str, tuple[int, dict[str, Any], list[int]]] = {}
+    for row in reader:
+        number = reader.line_num
+        parsed.rows += 1
+        row = {key: (value or "").strip() for key, value in row.items() if key is not None}
+        try:
+            empty = [name for name in REQUIRED_CSV if not row.get(name)]
+            if empty:
+                raise ValueError(f"{', '.join(empty)} must not be empty")
+            currency = check_currency(row["currency"])
+            order = _row_to_order(row, currency)
+            line = _row_to_line(row, currency)
+        except (ValueError, ValidationFailed) as exc:
+            message = exc.message if isinstance(exc, ValidationFailed) else str(exc)
+            parsed.errors.append(RowError(number, message))
+            continue
+        first = drafts.get(row["order_id"])
+        if first is None:
+            drafts[row["order_id"]] = (number, order, [number])
+            first = drafts[row["order_id"]]
+        elif {k: v for k, v in first[1].items() if k != "lines"} != {
+            k: v for k, v in order.items() if k != "lines"
+        }:
+            parsed.errors.append(RowError(
+                number, f"order {row['order_id']} differs from its first row (line {first[0]})"
+            ))
+            continue
+        else:
+            first[2].append(number)
+        first[1]["lines"].append(line)
+    for first_line, draft, lines in drafts.values():
+        try:
+            parsed.orders.append(OrderIn.model_validate(draft))
+        except ValidationError as exc:
+            rows = "" if len(lines) == 1 else f" (order {draft['order_id']}, lines {lines})"
+            parsed.errors.append(RowError(first_line, _explain(exc) + rows))
+    parsed.errors.sort(key=lambda err: err.line)
+    return parsed
+
+
+def parse_file(path: Path) -> ParsedFile:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return ParsedFile(errors=[RowError(1, f"the file is not UTF-8 text ({exc.reason})")])
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".ndjson"}:
+        return parse_jsonl(text)
+    if suffix == ".csv":
+        return parse_csv(text)
+    raise ValidationFailed(f"{path.name}: use a .csv or .jsonl file.")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reclaim.api.deps import ReadSession, Sessions, require
+from reclaim.api.idempotency import run_idempotent
+from reclaim.orders import service
+from reclaim.orders.models import Order
+from reclaim.orders.schemas import OrderIn, OrderLineOut, OrderOut
+from reclaim.users.apikeys import Scope
+from reclaim.users.models import ApiKey
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+def order_out(order: Order, customer_email: str) -> OrderOut:
+    return OrderOut(
+        order_id=order.external_id,
+        customer_email=customer_email,
+        currency=order.currency,
+        placed_at=order.placed_at,
+        delivered_at=order.delivered_at,
+        shipping_minor=order.shipping_minor,
+        discount_minor=order.discount_minor,
+        lines=[
+            OrderLineOut(
+                line_id=line.line_ref,
+                sku=line.sku,
+                quantity=line.quantity,
+                returned_quantity=line.returned_quantity,
+                unit_price_minor=line.unit_price_minor,
+                discount_minor=line.discount_minor,
+                tax_minor=line.tax_minor,
+            )
+            for line in order.lines
+        ],
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    summary="Create or update an order by the shop's order number",
+    responses={200: {"model": OrderOut, "description": "An existing order was updated"}},
+)
+async def upsert_order(
+    data: OrderIn,
+    request: Request,
+    sessions: Sessions,
+    key: Annotated[ApiKey, Depends(require(Scope.ORDERS_WRITE))],
+) -> Response:
+    async def work(session: AsyncSession) -> tuple[int, OrderOut]:
+        result = await service.upsert_order(session, data)
+        order = await service.get_order(session, data.order_id)
+        return (201 if result.created else 200), order_out(order, order.customer.email)
+
+    return await run_idempotent(request, sessions, key, work)
+
+
+@router.get("/{order_id}", response_model=OrderOut, summary="An order with its lines")
+async def get_order(
+    order_id: str,
+    session: ReadSession,
+    _key: Annotated[ApiKey, Depends(require(Scope.ORDERS_READ))],
+) -> OrderOut:
+    order = await service.get_order(session, order_id)
+    return order_out(order, order.customer.email)

@@ -1,0 +1,110 @@
+"""What the shop sends us about its orders: one shape for the API and for file imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic.functional_validators import AfterValidator
+
+from reclaim.kit.money import MAX_MINOR, check_currency
+
+MinorAmount = Annotated[int, Field(ge=0, le=MAX_MINOR, strict=True)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(check_currency)]
+MAX_ORDER_QUANTITY = 100_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(Strict):
+    id: str | None = Field(default=None, max_length=64, description="The shop's customer id")
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=255)
+    tier: str = Field(default="standard", max_length=32)
+
+
+class ProductIn(Strict):
+    name: str | None = Field(default=None, max_length=255)
+    category: str | None = Field(default=None, max_length=64)
+    product_group: str | None = Field(default=None, max_length=64)
+    price_minor: MinorAmount | None = None
+    cost_minor: MinorAmount | None = None
+    weight_grams: int | None = Field(default=None, ge=0, le=10_000_000)
+    returnable: bool | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class OrderLineIn(Strict):
+    line_id: str | None = Field(
+        default=None, max_length=64, description="The shop's line id; defaults to its position"
+    )
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=MAX_ORDER_QUANTITY, strict=True)
+    unit_price_minor: MinorAmount = Field(description="Price paid per unit, before order discounts")
+    discount_minor: MinorAmount = 0
+    tax_minor: MinorAmount = 0
+    product: ProductIn | None = None
+
+    @model_validator(mode="after")
+    def _discount_within_price(self) -> OrderLineIn:
+        if self.discount_minor > self.unit_price_minor * self.quantity:
+            raise ValueError("the line discount is larger than the line's price")
+        return self
+
+
+class AddressIn(Strict):
+    postcode: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class OrderIn(Strict):
+    order_id: str = Field(min_length=1, max_length=64, description="The shop's order number")
+    customer: CustomerIn
+    currency: Currency
+    placed_at: AwareDatetime
+    delivered_at: AwareDatetime | None = None
+    shipping_minor: MinorAmount = 0
+    discount_minor: MinorAmount = Field(default=0, description="Order-level discount")
+    shipping_address: AddressIn | None = None
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderIn:
+        refs = [line.line_id or str(i) for i, line in enumerate(self.lines, start=1)]
+        if len(set(refs)) != len(refs):
+            raise ValueError("line ids must be unique within the order")
+        if self.delivered_at and self.delivered_at < self.placed_at:
+            raise ValueError("delivered_at is before placed_at")
+        goods = sum(line.unit_price_minor * line.quantity - line.discount_minor for line in self.lines)
+        if self.discount_minor > goods:
+            raise ValueError("the order discount is larger than the goods it applies to")
+        return self
+
+    def line_refs(self) -> list[str]:
+        return [line.line_id or str(i) for i, line in enumerate(self.lines, start=1)]
+
+
+class OrderLineOut(BaseModel):
+    line_id: str
+    sku: str
+    quantity: int
+    returned_quantity: int
+    unit_price_minor: int
+    discount_minor: int
+    tax_minor: int
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    customer_email: str
+    currency: str
+    placed_at: datetime
+    delivered_at: datetime | None
+    shipping_minor: int
+    discount_minor: int
+    lines: list[OrderLineOut]

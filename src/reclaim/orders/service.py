@@ -1,0 +1,147 @@
+"""Orders as the shop reports them: upserted by the shop's order number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from reclaim.catalog.service import upsert_product
+from reclaim.db import insert_ignoring_conflict
+from reclaim.errors import Conflict, NotFound
+from reclaim.orders.models import Customer, Order, OrderLine
+from reclaim.orders.schemas import CustomerIn, OrderIn
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    order: Order
+    created: bool
+
+
+async def upsert_customer(session: AsyncSession, data: CustomerIn) -> Customer:
+    email = data.email.lower()
+    if data.id:
+        await insert_ignoring_conflict(
+            session,
+            Customer,
+            {"external_id": data.id, "email": email, "name": data.name, "tier": data.tier},
+            ["external_id"],
+        )
+        customer = await session.scalar(select(Customer).where(Customer.external_id == data.id))
+    else:
+        customer = await session.scalar(
+            select(Customer)
+            .where(Customer.external_id.is_(None), func.lower(Customer.email) == email)
+            .order_by(Customer.id)
+            .limit(1)
+        )
+        if customer is None:
+            customer = Customer(email=email, name=data.name, tier=data.tier)
+            session.add(customer)
+            await session.flush()
+    assert customer is not None
+    customer.email = email
+    customer.name = data.name or customer.name
+    customer.tier = data.tier
+    return customer
+
+
+async def upsert_order(session: AsyncSession, data: OrderIn) -> UpsertResult:
+    """Create the order, or bring it up to date without breaking any return made against it."""
+    customer = await upsert_customer(session, data.customer)
+    address = data.shipping_address
+    header = {
+        "customer_id": customer.id,
+        "currency": data.currency,
+        "placed_at": data.placed_at,
+        "delivered_at": data.delivered_at,
+        "shipping_minor": data.shipping_minor,
+        "discount_minor": data.discount_minor,
+        "ship_postcode": address.postcode if address else None,
+        "ship_country": address.country.upper() if address and address.country else None,
+        "ship_lat": address.lat if address else None,
+        "ship_lon": address.lon if address else None,
+    }
+    existing = await _locked_order(session, data.order_id)
+    created = existing is None
+    if existing is None:
+        await insert_ignoring_conflict(
+            session, Order, {"external_id": data.order_id, **header}, ["external_id"]
+        )
+        existing = await _locked_order(session, data.order_id)
+        assert existing is not None
+    order = existing
+    if order.currency != data.currency and any(line.returned_quantity for line in order.lines):
+        raise Conflict(
+            f"Order {data.order_id} has returns in {order.currency}; its currency can't change.",
+            order_id=data.order_id,
+        )
+    for field, value in header.items():
+        setattr(order, field, value)
+    await _sync_lines(session, order, data)
+    await session.flush()
+    return UpsertResult(order, created)
+
+
+async def _locked_order(session: AsyncSession, external_id: str) -> Order | None:
+    return await session.scalar(
+        select(Order)
+        .where(Order.external_id == external_id)
+        .options(selectinload(Order.lines))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _sync_lines(session: AsyncSession, order: Order, data: OrderIn) -> None:
+    current = {line.line_ref: line for line in order.lines}
+    incoming = dict(zip(data.line_refs(), data.lines, strict=True))
+    for ref, line in current.items():
+        if ref not in incoming and line.returned_quantity:
+            raise Conflict(
+                f"Order line {ref!r} of {order.external_id} has returns and can't be removed.",
+                line_ref=ref,
+            )
+    for ref, line in list(current.items()):
+        if ref not in incoming:
+            order.lines.remove(line)
+    for ref, item in incoming.items():
+        product = await upsert_product(
+            session, item.sku, data.currency, item.product, unit_price_minor=item.unit_price_minor
+        )
+        line = current.get(ref)
+        if line is None:
+            line = OrderLine(line_ref=ref, returned_quantity=0)
+            order.lines.append(line)
+        elif item.quantity < line.returned_quantity:
+            raise Conflict(
+                f"Order line {ref!r} already has {line.returned_quantity} returned; "
+                f"its quantity can't drop to {item.quantity}.",
+                line_ref=ref,
+            )
+        line.product_id = product.id
+        line.sku = item.sku
+        line.quantity = item.quantity
+        line.unit_price_minor = item.unit_price_minor
+        line.discount_minor = item.discount_minor
+        line.tax_minor = item.tax_minor
+
+
+async def get_order(session: AsyncSession, external_id: str) -> Order:
+    order = await session.scalar(
+        select(Order)
+        .where(Order.external_id == external_id)
+        .options(selectinload(Order.lines), selectinload(Order.customer))
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound(f"No order {external_id!r}.", order_id=external_id)
+    return order
+
+
+async def upsert_orders(session: AsyncSession, orders: Sequence[OrderIn]) -> list[UpsertResult]:
+    return [await upsert_order(session, data) for data in orders]

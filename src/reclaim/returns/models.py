@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from reclaim.db import Base, BigId, UTCDateTime, json_type
+from reclaim.kit.clock import utcnow
+from reclaim.orders.models import Customer, Order, OrderLine
+
+
+class Return(Base):
+    __tablename__ = "returns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The shopper-facing "RMA-…" number; random, so one return's URL reveals no other.
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(16), default="api")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(lazy="raise")
+    customer: Mapped[Customer] = relationship(lazy="raise")
+    lines: Mapped[list[ReturnLine]] = relationship(
+        back_populates="return_", lazy="raise", order_by="ReturnLine.id"
+    )
+    events: Mapped[list[ReturnEvent]] = relationship(
+        back_populates="return_", lazy="raise", order_by="ReturnEvent.id"
+    )
+
+
+class ReturnLine(Base):
+    __tablename__ = "return_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "received_quantity >= 0 AND received_quantity <= quantity", name="received_within"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    comment: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str] = mapped_column(String(16))
+    received_quantity: Mapped[int] = mapped_column(default=0)
+    grade: Mapped[str | None] = mapped_column(String(16))
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inspected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispositioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    return_: Mapped[Return] = relationship(back_populates="lines", lazy="raise")
+    order_line: Mapped[OrderLine] = relationship(lazy="raise")
+
+
+class ReturnEvent(Base):
+    """Append-only timeline: the status page, the audit log and analytics read it."""
+
+    __tablename__ = "return_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+
+    return_: Mapped[Return] = relationship(back_populates="events", lazy="raise")

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reclaim.api.deps import AppSettings, ReadSession, Sessions, require
+from reclaim.api.idempotency import run_idempotent
+from reclaim.kit.clock import utcnow
+from reclaim.returns import service
+from reclaim.returns.models import Return
+from reclaim.returns.schemas import (
+    ApproveIn,
+    DispositionIn,
+    InspectIn,
+    ReasonIn,
+    ReceiveIn,
+    ReturnIn,
+    ReturnOut,
+    ReturnPage,
+    TransitIn,
+)
+from reclaim.returns.states import Status
+from reclaim.returns.views import return_out
+from reclaim.users.apikeys import Scope
+from reclaim.users.models import ApiKey
+
+router = APIRouter(prefix="/returns", tags=["returns"])
+Writer = Annotated[ApiKey, Depends(require(Scope.RETURNS_WRITE))]
+Reader = Annotated[ApiKey, Depends(require(Scope.RETURNS_READ))]
+Change = Callable[[AsyncSession, service.Actor], Awaitable[Return]]
+
+
+def _actor(key: ApiKey) -> service.Actor:
+    return service.Actor(f"api:{key.prefix}", utcnow())
+
+
+async def _shown(session: AsyncSession, number: str) -> ReturnOut:
+    await session.flush()
+    return return_out(await service.get_return(session, number, with_events=True), with_events=True)
+
+
+async def _change(
+    request: Request, sessions: Sessions, key: ApiKey, number: str, change: Change
+) -> Response:
+    async def work(session: AsyncSession) -> tuple[int, ReturnOut]:
+        ret = await change(session, _actor(key))
+        return 200, await _shown(session, ret.number)
+
+    return await run_idempotent(request, sessions, key, work)
+
+
+@router.post("", status_code=201, response_model=ReturnOut, summary="Start a return")
+async def create_return(
+    data: ReturnIn, request: Request, sessions: Sessions, settings: AppSettings, key: Writer
+) -> Response:
+    async def work(session: AsyncSession) -> tuple[int, ReturnOut]:
+        ret = await service.create_return(
+            session, data, _actor(key), window_days=settings.return_window_days
+        )
+        return 201, await _shown(session, ret.number)
+
+    return await run_idempotent(request, sessions, key, work)
+
+
+@router.get("", response_model=ReturnPage, summary="Returns, newest first")
+async def list_returns(
+    session: ReadSession,
+    _key: Reader,
+    status: Status | None = None,
+    order_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+) -> ReturnPage:
+    page, next_cursor = await service.list_returns(
+        session, service.ReturnFilter(status, order_id), limit=limit, after=cursor
+    )
+    return ReturnPage(items=[return_out(ret) for ret in page], next_cursor=next_cursor)
+
+
+@router.get("/{number}", response_model=ReturnOut, summary="A return with its timeline")
+async def get_return(number: str, session: ReadSession, _key: Reader) -> ReturnOut:
+    return return_out(await service.get_return(session, number, with_events=True), with_events=True)
+
+
+@router.post("/{number}/review", response_model=ReturnOut, summary="Send to staff review")
+async def send_to_review(
+    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    why = data.reason or "Sent to review"
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.send_to_review(s, number, a, why)
+    )
+
+
+@router.post("/{number}/approve", response_model=ReturnOut, summary="Approve")
+async def approve(
+    number: str, data: ApproveIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number,
+        lambda s, a: service.approve(s, number, a, returnless=data.returnless, note=data.note),
+    )
+
+
+@router.post("/{number}/reject", response_model=ReturnOut, summary="Reject, saying why")
+async def reject(
+    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.reject(s, number, a, data.reason)
+    )
+
+
+@router.post("/{number}/cancel", response_model=ReturnOut, summary="Cancel before it ships")
+async def cancel(
+    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.cancel(s, number, a, data.reason)
+    )
+
+
+@router.post("/{number}/in-transit", response_model=ReturnOut, summary="Handed to the carrier")
+async def mark_in_transit(
+    number: str, data: TransitIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number,
+        lambda s, a: service.mark_in_transit(
+            s, number, a, tracking_number=data.tracking_number, carrier=data.carrier
+        ),
+    )
+
+
+@router.post("/{number}/receive", response_model=ReturnOut, summary="Receive units per line")
+async def receive(
+    number: str, data: ReceiveIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.receive(s, number, data, a)
+    )
+
+
+@router.post("/{number}/inspect", response_model=ReturnOut, summary="Grade received lines")
+async def inspect(
+    number: str, data: InspectIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.inspect(s, number, data, a)
+    )
+
+
+@router.post("/{number}/disposition", response_model=ReturnOut, summary="Route graded lines")
+async def disposition(
+    number: str, data: DispositionIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.disposition(s, number, data, a)
+    )
+
+
+@router.post("/{number}/complete", response_model=ReturnOut, summary="Close the return")
+async def complete(number: str, request: Request, sessions: Sessions, key: Writer) -> Response:
+    return await _change(
+        request, sessions, key, number, lambda s, a: service.complete(s, number, a)
+    )

@@ -1,0 +1,435 @@
+"""Creating returns and moving them through the lifecycle.
+
+Every change goes through :func:`_move`: it checks the action against the lifecycle table,
+appends a ReturnEvent and an outbox row in the caller's transaction, or raises
+``InvalidTransition`` having changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from reclaim.errors import InvalidTransition, NotFound, QuantityExceeded, ValidationFailed
+from reclaim.notifications.outbox import enqueue
+from reclaim.orders.models import Order, OrderLine
+from reclaim.returns import rules
+from reclaim.returns.models import Return, ReturnEvent, ReturnLine
+from reclaim.returns.schemas import (
+    DispositionIn,
+    InspectIn,
+    ReceiveIn,
+    ReturnIn,
+)
+from reclaim.returns.states import (
+    DONE,
+    MOVES,
+    RELEASED,
+    TRANSITIONS,
+    Action,
+    Method,
+    Status,
+)
+
+TOPIC = {
+    Action.CREATE: "return.requested",
+    Action.SEND_TO_REVIEW: "return.review",
+    Action.APPROVE: "return.approved",
+    Action.REJECT: "return.rejected",
+    Action.CANCEL: "return.cancelled",
+    Action.EXPIRE: "return.expired",
+    Action.MARK_IN_TRANSIT: "return.in_transit",
+    Action.RECEIVE: "return.received",
+    Action.INSPECT: "return.inspected",
+    Action.DISPOSITION: "return.dispositioned",
+    Action.COMPLETE: "return.completed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts (``api:<key prefix>``, ``cli``, ``simulator``, ``customer``) and when."""
+
+    name: str
+    now: datetime
+
+
+async def create_return(
+    session: AsyncSession,
+    data: ReturnIn,
+    actor: Actor,
+    *,
+    window_days: int,
+    channel: str = "api",
+) -> Return:
+    if data.method is Method.KEEP_ITEM:
+        raise ValidationFailed("keep_item is decided by the merchant, not requested.")
+    order = await session.scalar(
+        select(Order)
+        .where(Order.external_id == data.order_id)
+        .options(selectinload(Order.lines))
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound(f"No order {data.order_id!r}.", order_id=data.order_id)
+    rules.check_window(order.delivered_at, actor.now, window_days)
+    by_ref = {line.line_ref: line for line in order.lines}
+    requested = [
+        rules.RequestedLine(line.line_id, line.quantity, line.resolution) for line in data.lines
+    ]
+    rules.check_requested_lines(
+        requested,
+        [rules.LineStock(ref, ol.quantity, ol.returned_quantity) for ref, ol in by_ref.items()],
+    )
+    for line in data.lines:
+        await _hold_units(session, by_ref[line.line_id], line.quantity)
+    ret = Return(
+        number=await _unused_number(session),
+        order_id=order.id,
+        customer_id=order.customer_id,
+        status=Status.REQUESTED,
+        method=data.method,
+        currency=order.currency,
+        channel=channel,
+        created_at=actor.now,
+        updated_at=actor.now,
+    )
+    ret.lines = [
+        ReturnLine(
+            order_line_id=by_ref[line.line_id].id,
+            quantity=line.quantity,
+            reason=line.reason,
+            comment=line.comment,
+            resolution=line.resolution,
+        )
+        for line in data.lines
+    ]
+    session.add(ret)
+    await session.flush()
+    _record(session, ret, Action.CREATE, None, actor, {"order_id": order.external_id})
+    return ret
+
+
+async def _hold_units(session: AsyncSession, line: OrderLine, quantity: int) -> None:
+    """Hold units of an order line with one conditional update: racing returns can't both win."""
+    result = await session.execute(
+        update(OrderLine)
+        .where(
+            OrderLine.id == line.id,
+            OrderLine.returned_quantity + quantity <= OrderLine.quantity,
+        )
+        .values(returned_quantity=OrderLine.returned_quantity + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise QuantityExceeded(
+            f"Order line {line.line_ref!r} has no more units to return.", line_ref=line.line_ref
+        )
+
+
+async def _release_units(session: AsyncSession, order_line_id: int, quantity: int) -> None:
+    if quantity:
+        await session.execute(
+            update(OrderLine)
+            .where(OrderLine.id == order_line_id)
+            .values(returned_quantity=OrderLine.returned_quantity - quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _unused_number(session: AsyncSession) -> str:
+    for _ in range(5):
+        number = rules.new_return_number()
+        if not await session.scalar(select(exists().where(Return.number == number))):
+            return number
+    raise RuntimeError("five random return numbers in a row were taken")
+
+
+def _record(
+    session: AsyncSession,
+    ret: Return,
+    action: Action,
+    from_status: Status | None,
+    actor: Actor,
+    data: dict[str, Any],
+) -> None:
+    session.add(
+        ReturnEvent(
+            return_id=ret.id,
+            action=action,
+            from_status=from_status,
+            to_status=ret.status,
+            actor=actor.name,
+            at=actor.now,
+            data=data,
+        )
+    )
+    enqueue(
+        session,
+        TOPIC[action],
+        ret.number,
+        {"return": ret.number, "status": ret.status, "from_status": from_status, **data},
+        actor.now,
+    )
+
+
+def _check(ret: Return, action: Action, goes_to: Status | None = None) -> Status:
+    """The status the action leads to, or ``InvalidTransition`` if the lifecycle forbids it."""
+    current = Status(ret.status)
+    target = goes_to or MOVES[action].target or current
+    if current not in MOVES[action].sources or target not in TRANSITIONS[current]:
+        raise InvalidTransition(
+            f"A return that is {current.value.replace('_', ' ')} can't be {DONE[action]}.",
+            status=current.value,
+            action=action.value,
+        )
+    return target
+
+
+def _move(
+    session: AsyncSession,
+    ret: Return,
+    action: Action,
+    actor: Actor,
+    data: dict[str, Any] | None = None,
+    target: Status | None = None,
+) -> None:
+    current = Status(ret.status)
+    ret.status = _check(ret, action, target)
+    ret.updated_at = actor.now
+    _record(session, ret, action, current, actor, data or {})
+
+
+async def load_for_change(session: AsyncSession, number: str) -> Return:
+    """The return, locked against concurrent changes until the transaction ends."""
+    ret = await session.scalar(
+        select(Return)
+        .where(Return.number == rules.normalise_return_number(number))
+        .options(selectinload(Return.lines).selectinload(ReturnLine.order_line))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if ret is None:
+        raise NotFound(f"No return {number!r}.", number=number)
+    return ret
+
+
+async def send_to_review(session: AsyncSession, number: str, actor: Actor, why: str) -> Return:
+    ret = await load_for_change(session, number)
+    _move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why})
+    ret.status_reason = why
+    return ret
+
+
+async def approve(
+    session: AsyncSession, number: str, actor: Actor, *, returnless: bool = False,
+    note: str | None = None,
+) -> Return:
+    ret = await load_for_change(session, number)
+    data: dict[str, Any] = {"returnless": returnless}
+    if note:
+        data["note"] = note
+    _move(session, ret, Action.APPROVE, actor, data)
+    if returnless:
+        ret.method = Method.KEEP_ITEM
+    ret.status_reason = note
+    return ret
+
+
+async def _end_holding(
+    session: AsyncSession, number: str, action: Action, actor: Actor, why: str | None
+) -> Return:
+    ret = await load_for_change(session, number)
+    _move(session, ret, action, actor, {"reason": why} if why else {})
+    assert ret.status in RELEASED
+    ret.status_reason = why
+    for line in ret.lines:
+        await _release_units(session, line.order_line_id, line.quantity)
+    return ret
+
+
+async def reject(session: AsyncSession, number: str, actor: Actor, why: str | None) -> Return:
+    if not why:
+        raise ValidationFailed("Say why the return is rejected: the shopper is told.")
+    return await _end_holding(session, number, Action.REJECT, actor, why)
+
+
+async def cancel(session: AsyncSession, number: str, actor: Actor, why: str | None) -> Return:
+    return await _end_holding(session, number, Action.CANCEL, actor, why)
+
+
+async def expire(session: AsyncSession, number: str, actor: Actor) -> Return:
+    return await _end_holding(session, number, Action.EXPIRE, actor, "Not sent back in time.")
+
+
+async def mark_in_transit(
+    session: AsyncSession, number: str, actor: Actor, *, tracking_number: str | None = None,
+    carrier: str | None = None,
+) -> Return:
+    ret = await load_for_change(session, number)
+    if ret.method == Method.KEEP_ITEM:
+        raise InvalidTransition("This return is refunded without the item coming back.")
+    data = {k: v for k, v in {"tracking_number": tracking_number, "carrier": carrier}.items() if v}
+    _move(session, ret, Action.MARK_IN_TRANSIT, actor, data)
+    return ret
+
+
+def _lines_by_ref(ret: Return, refs: Iterable[str]) -> dict[str, ReturnLine]:
+    by_ref = {line.order_line.line_ref: line for line in ret.lines}
+    seen: set[str] = set()
+    for ref in refs:
+        if ref not in by_ref:
+            raise ValidationFailed(f"Return {ret.number} has no line {ref!r}.", line_id=ref)
+        if ref in seen:
+            raise ValidationFailed(f"Line {ref!r} appears twice.", line_id=ref)
+        seen.add(ref)
+    return by_ref
+
+
+async def receive(session: AsyncSession, number: str, data: ReceiveIn, actor: Actor) -> Return:
+    ret = await load_for_change(session, number)
+    if ret.method == Method.KEEP_ITEM:
+        raise InvalidTransition("This return is refunded without the item coming back.")
+    _check(ret, Action.RECEIVE)
+    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
+    received: dict[str, int] = {}
+    for item in data.lines:
+        line = by_ref[item.line_id]
+        if line.grade is not None:
+            raise InvalidTransition(f"Line {item.line_id!r} is already inspected.")
+        if line.received_quantity + item.quantity > line.quantity:
+            raise QuantityExceeded(
+                f"Line {item.line_id!r} expects {line.quantity - line.received_quantity} more; "
+                f"{item.quantity} were scanned.",
+                line_id=item.line_id,
+            )
+        received[item.line_id] = item.quantity
+    _move(session, ret, Action.RECEIVE, actor, {"lines": received})
+    for ref, quantity in received.items():
+        by_ref[ref].received_quantity += quantity
+        by_ref[ref].received_at = actor.now
+    return ret
+
+
+def _progress(ret: Return) -> list[rules.LineProgress]:
+    return [
+        rules.LineProgress(
+            line.quantity, line.received_quantity, line.grade is not None,
+            line.disposition is not None,
+        )
+        for line in ret.lines
+    ]
+
+
+async def inspect(session: AsyncSession, number: str, data: InspectIn, actor: Actor) -> Return:
+    ret = await load_for_change(session, number)
+    _check(ret, Action.INSPECT, Status.RECEIVED)
+    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
+    for item in data.lines:
+        if by_ref[item.line_id].received_quantity == 0:
+            raise InvalidTransition(f"Line {item.line_id!r} hasn't been received yet.")
+        if by_ref[item.line_id].grade is not None:
+            raise InvalidTransition(f"Line {item.line_id!r} already has a grade.")
+    for item in data.lines:
+        by_ref[item.line_id].grade = item.grade
+        by_ref[item.line_id].inspected_at = actor.now
+    done = rules.all_received_graded(_progress(ret))
+    graded = {item.line_id: item.grade.value for item in data.lines}
+    target = Status.INSPECTED if done else Status.RECEIVED
+    _move(session, ret, Action.INSPECT, actor, {"grades": graded}, target)
+    return ret
+
+
+async def disposition(
+    session: AsyncSession, number: str, data: DispositionIn, actor: Actor
+) -> Return:
+    ret = await load_for_change(session, number)
+    _check(ret, Action.DISPOSITION)
+    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
+    for item in data.lines:
+        line = by_ref[item.line_id]
+        if line.grade is None:
+            raise InvalidTransition(f"Line {item.line_id!r} needs a grade before a disposition.")
+        if line.disposition is not None:
+            raise InvalidTransition(f"Line {item.line_id!r} already has a disposition.")
+    _move(session, ret, Action.DISPOSITION, actor,
+          {"dispositions": {item.line_id: item.disposition.value for item in data.lines}})
+    for item in data.lines:
+        by_ref[item.line_id].disposition = item.disposition
+        by_ref[item.line_id].dispositioned_at = actor.now
+    return ret
+
+
+async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
+    ret = await load_for_change(session, number)
+    returnless = ret.method == Method.KEEP_ITEM
+    if Status(ret.status) is Status.APPROVED and not returnless:
+        raise InvalidTransition("Only a returnless return completes before it is received.")
+    if Status(ret.status) is Status.INSPECTED and not rules.ready_to_complete(_progress(ret)):
+        raise InvalidTransition("Every received line needs a disposition before completion.")
+    _move(session, ret, Action.COMPLETE, actor, {"returnless": returnless})
+    if not returnless:
+        # Units that never arrived go back to being returnable on the order.
+        for line in ret.lines:
+            await _release_units(
+                session, line.order_line_id, line.quantity - line.received_quantity
+            )
+    return ret
+
+
+async def get_return(session: AsyncSession, number: str, *, with_events: bool = False) -> Return:
+    options = [
+        selectinload(Return.lines).selectinload(ReturnLine.order_line),
+        selectinload(Return.order),
+    ]
+    if with_events:
+        options.append(selectinload(Return.events))
+    ret = await session.scalar(
+        select(Return)
+        .where(Return.number == rules.normalise_return_number(number))
+        .options(*options)
+        .execution_options(populate_existing=True)
+    )
+    if ret is None:
+        raise NotFound(f"No return {number!r}.", number=number)
+    return ret
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnFilter:
+    status: Status | None = None
+    order_id: str | None = None
+
+
+async def list_returns(
+    session: AsyncSession, filters: ReturnFilter, *, limit: int = 50, after: str | None = None
+) -> tuple[list[Return], str | None]:
+    """Newest first, a page at a time; the cursor is the last return number seen."""
+    query = (
+        select(Return)
+        .options(selectinload(Return.lines).selectinload(ReturnLine.order_line),
+                 selectinload(Return.order))
+        .order_by(Return.id.desc())
+        .limit(limit + 1)
+    )
+    if filters.status:
+        query = query.where(Return.status == filters.status)
+    if filters.order_id:
+        query = query.join(Order).where(Order.external_id == filters.order_id)
+    if after:
+        anchor = select(Return.id).where(Return.number == rules.normalise_return_number(after))
+        query = query.where(Return.id < anchor.scalar_subquery())
+    rows = list(await session.scalars(query))
+    page, more = rows[:limit], len(rows) > limit
+    return page, (page[-1].number if more and page else None)
+
+
+async def count_by_status(session: AsyncSession) -> Mapping[str, int]:
+    rows = await session.execute(select(Return.status, func.count()).group_by(Return.status))
+    return {status: count for status, count in rows.all()}

@@ -1,0 +1,447 @@
+"""Drive a simulated merchant's orders and returns through the real service layer.
+
+Time is simulated: every step runs in its own transaction at the moment it would happen, and
+the services are the same ones the API calls, so a simulation exercises the whole lifecycle.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reclaim.catalog.models import Product
+from reclaim.db import transaction
+from reclaim.errors import Conflict, ReclaimError
+from reclaim.orders.models import Order, OrderLine
+from reclaim.orders.schemas import CustomerIn, OrderIn, OrderLineIn, ProductIn
+from reclaim.orders.service import upsert_order
+from reclaim.returns import service as returns
+from reclaim.returns.models import Return, ReturnLine
+from reclaim.returns.schemas import (
+    DispositionIn,
+    DispositionLineIn,
+    InspectIn,
+    InspectLineIn,
+    ReceiveIn,
+    ReceiveLineIn,
+    ReturnIn,
+    ReturnLineIn,
+)
+from reclaim.returns.states import Method, Reason, Resolution, Status
+from reclaim.simulation import behaviour
+from reclaim.simulation.merchant import CATEGORIES, PROFILE, Merchant, SimProduct, build_merchant
+
+REVIEW_VALUE_MINOR = 40_000
+RETURNLESS_BELOW_MINOR = 1_500
+NO_SHOW_DAYS = 21
+Step = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    days: int
+    orders_per_day: int
+    seed: int = 1
+    start: date | None = None
+    window_days: int = 30
+
+    @property
+    def first_day(self) -> date:
+        return self.start or (datetime.now(UTC).date() - timedelta(days=self.days))
+
+    @property
+    def order_prefix(self) -> str:
+        return f"SIM{self.seed}-{self.first_day:%y%m%d}-"
+
+
+@dataclass
+class CategoryStats:
+    units_sold: int = 0
+    units_returned: int = 0
+
+    @property
+    def return_rate(self) -> float:
+        return self.units_returned / self.units_sold if self.units_sold else 0.0
+
+
+@dataclass
+class Summary:
+    orders: int = 0
+    units_sold: int = 0
+    returns: int = 0
+    units_returned: int = 0
+    by_category: dict[str, CategoryStats] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def completed(self) -> int:
+        return self.by_status.get(Status.COMPLETED, 0)
+
+
+@dataclass(order=True)
+class _Scheduled:
+    at: datetime
+    seq: int
+    step: Step = field(compare=False)
+    kind: str = field(compare=False)
+
+
+class Simulation:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        config: SimulationConfig,
+        *,
+        on_day: Callable[[date], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.merchant: Merchant = build_merchant(
+            self.rng, customers=max(20, config.orders_per_day * config.days // 3)
+        )
+        self.queue: list[_Scheduled] = []
+        self.seq = itertools.count()
+        self.on_day = on_day
+        self.summary = Summary()
+        self.end = datetime.combine(config.first_day, datetime.min.time(), UTC) + timedelta(
+            days=config.days
+        )
+
+    def _at(self, when: datetime, kind: str, step: Step) -> None:
+        if when < self.end:
+            heapq.heappush(self.queue, _Scheduled(when, next(self.seq), step, kind))
+
+    async def _run_step(self, kind: str, body: Callable[[AsyncSession], Awaitable[object]]) -> bool:
+        self.summary.steps += 1
+        try:
+            async with transaction(self.sessions) as session:
+                await body(session)
+        except ReclaimError as exc:
+            self.summary.refused[f"{kind}: {exc.code}"] += 1
+            return False
+        return True
+
+    async def run(self) -> Summary:
+        started = time.perf_counter()
+        await self._refuse_rerun()
+        day_start = self.end - timedelta(days=self.config.days)
+        counter = itertools.count(1)
+        for offset in range(self.config.days):
+            day = day_start + timedelta(days=offset)
+            volume = self.config.orders_per_day * behaviour.order_volume_factor(day.date())
+            for _ in range(_poisson(self.rng, volume)):
+                placed = day + timedelta(seconds=self.rng.randrange(86_400))
+                number = next(counter)
+                self._at(placed, "order", lambda p=placed, n=number: self._place_order(p, n))
+            next_day = day + timedelta(days=1)
+            while self.queue and self.queue[0].at < next_day:
+                await heapq.heappop(self.queue).step()
+            if self.on_day:
+                self.on_day(day.date())
+        self.summary.seconds = time.perf_counter() - started
+        await self._count()
+        return self.summary
+
+    async def _refuse_rerun(self) -> None:
+        async with transaction(self.sessions) as session:
+            taken = await session.scalar(
+                select(func.count())
+                .select_from(Order)
+                .where(Order.external_id.startswith(self.config.order_prefix))
+            )
+        if taken:
+            raise Conflict(
+                f"A simulation with seed {self.config.seed} starting {self.config.first_day} "
+                "already ran in this database; choose another --seed."
+            )
+
+    # Orders ------------------------------------------------------------------------------
+
+    def _pick_product(self) -> SimProduct:
+        profile = self.rng.choices(CATEGORIES, [c.share for c in CATEGORIES])[0]
+        candidates = [p for p in self.merchant.products if p.category == profile.name]
+        return self.rng.choice(candidates)
+
+    async def _place_order(self, placed: datetime, number: int) -> None:
+        customer = self.rng.choice(self.merchant.customers)
+        picked: dict[str, tuple[SimProduct, int]] = {}
+        for _ in range(self.rng.choices((1, 2, 3, 4), (55, 28, 12, 5))[0]):
+            product = self._pick_product()
+            quantity = self.rng.choices((1, 2, 3), (85, 12, 3))[0]
+            _, already = picked.get(product.sku, (product, 0))
+            picked[product.sku] = (product, already + quantity)
+        delivered = placed + timedelta(days=self.rng.uniform(1.5, 5.5))
+        coupon = self.rng.random() < 0.15
+        goods = sum(p.price_minor * q for p, q in picked.values())
+        order = OrderIn(
+            order_id=f"{self.config.order_prefix}{number:06d}",
+            customer=CustomerIn(id=customer.id, email=customer.email, name=customer.name,
+                                tier=customer.tier),
+            currency="USD",
+            placed_at=placed,
+            delivered_at=delivered,
+            shipping_minor=0 if goods >= 5_000 else 499,
+            discount_minor=goods // 10 if coupon else 0,
+            lines=[
+                OrderLineIn(
+                    line_id=str(index), sku=product.sku, quantity=quantity,
+                    unit_price_minor=product.price_minor,
+                    tax_minor=product.price_minor * quantity * 8 // 100,
+                    product=ProductIn(
+                        name=product.name, category=product.category,
+                        product_group=product.group, price_minor=product.price_minor,
+                        cost_minor=product.cost_minor, weight_grams=product.weight_grams,
+                        attributes={"size": product.size} if product.size else {},
+                    ),
+                )
+                for index, (product, quantity) in enumerate(picked.values(), start=1)
+            ],
+        )
+        if await self._run_step("order", lambda s: upsert_order(s, order)):
+            self._plan_return(order, picked, customer.returns_appetite, delivered)
+
+    # Returns -----------------------------------------------------------------------------
+
+    def _plan_return(
+        self,
+        order: OrderIn,
+        picked: dict[str, tuple[SimProduct, int]],
+        appetite: float,
+        delivered: datetime,
+    ) -> None:
+        lines: list[ReturnLineIn] = []
+        for ref, (product, quantity) in zip(order.line_refs(), picked.values(), strict=True):
+            profile = PROFILE[product.category]
+            rate = min(0.95, profile.return_rate * appetite
+                       * behaviour.return_rate_factor(order.placed_at.date()))
+            units = sum(self.rng.random() < rate for _ in range(quantity))
+            if units:
+                reason = behaviour.choose_reason(self.rng, profile, product)
+                lines.append(ReturnLineIn(
+                    line_id=ref, quantity=units, reason=reason,
+                    comment=behaviour.comment_for(self.rng, reason, product),
+                    resolution=behaviour.choose_resolution(self.rng, profile, reason),
+                ))
+        if not lines:
+            return
+        request = ReturnIn(order_id=order.order_id, method=behaviour.choose_method(self.rng),
+                           lines=lines)
+        when = delivered + timedelta(days=min(self.rng.gammavariate(2.0, 3.5),
+                                              self.config.window_days - 1))
+        prices = {ref: item.unit_price_minor for ref, item in zip(order.line_refs(), order.lines,
+                                                                 strict=True)}
+        value = sum(prices[line.line_id] * line.quantity for line in lines)
+        self._at(when, "create", lambda: self._create(request, when, value, prices))
+
+    async def _create(
+        self, request: ReturnIn, when: datetime, value: int, prices: dict[str, int]
+    ) -> None:
+        created: list[str] = []
+
+        async def body(session: AsyncSession) -> None:
+            ret = await returns.create_return(
+                session, request, returns.Actor("simulator", when),
+                window_days=self.config.window_days, channel="simulator",
+            )
+            created.append(ret.number)
+
+        if not await self._run_step("create", body):
+            return
+        number = created[0]
+        soon = when + timedelta(minutes=self.rng.randint(5, 120))
+        risky = any(line.reason is Reason.UNAUTHORIZED_PURCHASE for line in request.lines)
+        if risky or value > REVIEW_VALUE_MINOR:
+            self._at(soon, "review", lambda: self._review(number, soon, risky))
+            return
+        returnless = all(prices[line.line_id] < RETURNLESS_BELOW_MINOR for line in request.lines) \
+            and all(line.resolution is not Resolution.EXCHANGE for line in request.lines)
+        self._at(soon, "approve", lambda: self._approve(number, soon, request, returnless))
+
+    async def _review(self, number: str, when: datetime, risky: bool) -> None:
+        why = "Unauthorized purchase claim" if risky else "High value"
+        await self._run_step(
+            "review", lambda s: returns.send_to_review(s, number, returns.Actor("policy", when), why)
+        )
+        decided = when + timedelta(hours=self.rng.uniform(2, 30))
+        if risky and self.rng.random() < 0.4:
+            self._at(decided, "reject", lambda: self._step(
+                "reject", number, decided,
+                lambda s, a: returns.reject(s, number, a, "Purchase was made by the account owner."),
+            ))
+            return
+        self._at(decided, "approve", lambda: self._approve(number, decided, None, False))
+
+    async def _step(
+        self,
+        kind: str,
+        number: str,
+        when: datetime,
+        change: Callable[[AsyncSession, returns.Actor], Awaitable[object]],
+    ) -> bool:
+        return await self._run_step(kind, lambda s: change(s, returns.Actor("simulator", when)))
+
+    async def _approve(
+        self, number: str, when: datetime, request: ReturnIn | None, returnless: bool
+    ) -> None:
+        actor = "policy" if request else "agent"
+        ok = await self._run_step("approve", lambda s: returns.approve(
+            s, number, returns.Actor(actor, when), returnless=returnless))
+        if not ok:
+            return
+        if returnless:
+            done = when + timedelta(minutes=1)
+            self._at(done, "complete", lambda: self._step(
+                "complete", number, done, lambda s, a: returns.complete(s, number, a)))
+            return
+        draw = self.rng.random()
+        if draw < 0.03:
+            later = when + timedelta(hours=self.rng.uniform(1, 48))
+            self._at(later, "cancel", lambda: self._step(
+                "cancel", number, later,
+                lambda s, a: returns.cancel(s, number, a, "Changed my mind; keeping it.")))
+        elif draw < 0.09:
+            later = when + timedelta(days=NO_SHOW_DAYS)
+            self._at(later, "expire", lambda: self._step(
+                "expire", number, later, lambda s, a: returns.expire(s, number, a)))
+        else:
+            shipped = when + timedelta(days=self.rng.uniform(0.2, 4))
+            self._at(shipped, "ship", lambda: self._ship(number, shipped))
+
+    async def _ship(self, number: str, when: datetime) -> None:
+        async with transaction(self.sessions) as session:
+            ret = await returns.get_return(session, number)
+            method = Method(ret.method)
+            lines = [(line.order_line.line_ref, line.quantity) for line in ret.lines]
+        if method is not Method.IN_STORE:
+            tracking = f"1Z{self.rng.randrange(10**15):015d}"
+            ok = await self._step("in_transit", number, when, lambda s, a: returns.mark_in_transit(
+                s, number, a, tracking_number=tracking, carrier="local"))
+            if not ok:
+                return
+        arrives = when + timedelta(days=self.rng.uniform(1.5, 6))
+        self._at(arrives, "receive", lambda: self._receive(number, arrives, lines))
+
+    async def _receive(self, number: str, when: datetime, lines: list[tuple[str, int]]) -> None:
+        split = [(ref, qty) for ref, qty in lines if qty > 1]
+        if split and self.rng.random() < 0.08:
+            ref, qty = split[0]
+            first = [ReceiveLineIn(line_id=ref, quantity=1)]
+            if not await self._step("receive", number, when, lambda s, a: returns.receive(
+                    s, number, ReceiveIn(lines=first), a)):
+                return
+            lines = [(r, q - 1 if r == ref else q) for r, q in lines]
+            when += timedelta(days=self.rng.uniform(1, 3))
+        # Now and then a unit the shopper promised is not in the box.
+        counts = [(ref, qty - (self.rng.random() < 0.02)) for ref, qty in lines]
+        arrived = [ReceiveLineIn(line_id=ref, quantity=qty) for ref, qty in counts if qty] or [
+            ReceiveLineIn(line_id=lines[0][0], quantity=lines[0][1])]
+        if not await self._step("receive", number, when, lambda s, a: returns.receive(
+                s, number, ReceiveIn(lines=arrived), a)):
+            return
+        inspected = when + timedelta(days=self.rng.uniform(0.2, 3))
+        self._at(inspected, "inspect", lambda: self._inspect(number, inspected))
+
+    async def _inspect(self, number: str, when: datetime) -> None:
+        async with transaction(self.sessions) as session:
+            ret = await returns.get_return(session, number)
+            received = [
+                (line.order_line.line_ref, Reason(line.reason), line.order_line.sku)
+                for line in ret.lines if line.received_quantity
+            ]
+        grades = {ref: behaviour.choose_grade(self.rng, reason) for ref, reason, _ in received}
+        data = InspectIn(lines=[InspectLineIn(line_id=ref, grade=g) for ref, g in grades.items()])
+        if not await self._step("inspect", number, when,
+                                lambda s, a: returns.inspect(s, number, data, a)):
+            return
+        categories = {p.sku: p.category for p in self.merchant.products}
+        routes = DispositionIn(lines=[
+            DispositionLineIn(line_id=ref, disposition=behaviour.choose_disposition(
+                self.rng, grades[ref], categories[sku]))
+            for ref, _, sku in received
+        ])
+        routed = when + timedelta(hours=self.rng.uniform(1, 20))
+        self._at(routed, "disposition", lambda: self._route(number, routed, routes))
+
+    async def _route(self, number: str, when: datetime, routes: DispositionIn) -> None:
+        if await self._step("disposition", number, when,
+                            lambda s, a: returns.disposition(s, number, routes, a)):
+            done = when + timedelta(minutes=30)
+            self._at(done, "complete", lambda: self._step(
+                "complete", number, done, lambda s, a: returns.complete(s, number, a)))
+
+    # Summary -----------------------------------------------------------------------------
+
+    async def _count(self) -> None:
+        prefix = self.config.order_prefix
+        ours = Order.external_id.startswith(prefix)
+        async with transaction(self.sessions) as session:
+            self.summary.orders = await session.scalar(
+                select(func.count()).select_from(Order).where(ours)) or 0
+            sold = await session.execute(
+                select(Product.category, func.sum(OrderLine.quantity))
+                .join(OrderLine, OrderLine.product_id == Product.id)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(ours)
+                .group_by(Product.category)
+            )
+            returned = await session.execute(
+                select(Product.category, func.sum(ReturnLine.quantity))
+                .join(OrderLine, OrderLine.id == ReturnLine.order_line_id)
+                .join(Product, Product.id == OrderLine.product_id)
+                .join(Return, Return.id == ReturnLine.return_id)
+                .join(Order, Order.id == Return.order_id)
+                .where(ours)
+                .group_by(Product.category)
+            )
+            statuses = await session.execute(
+                select(Return.status, func.count())
+                .join(Order, Order.id == Return.order_id)
+                .where(ours)
+                .group_by(Return.status)
+            )
+        stats = {name: CategoryStats() for name in PROFILE}
+        for category, units in sold.all():
+            stats.setdefault(category, CategoryStats()).units_sold = int(units)
+        for category, units in returned.all():
+            stats.setdefault(category, CategoryStats()).units_returned = int(units)
+        self.summary.by_category = stats
+        self.summary.by_status = {status: int(count) for status, count in statuses.all()}
+        self.summary.units_sold = sum(s.units_sold for s in stats.values())
+        self.summary.units_returned = sum(s.units_returned for s in stats.values())
+        self.summary.returns = sum(self.summary.by_status.values())
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method; fine for the tens of orders a simulated day has."""
+    if mean <= 0:
+        return 0
+    if mean > 50:
+        return max(0, round(rng.gauss(mean, mean**0.5)))
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+async def run_simulation(
+    sessions: async_sessionmaker[AsyncSession],
+    config: SimulationConfig,
+    *,
+    on_day: Callable[[date], None] | None = None,
+) -> Summary:
+    return await Simulation(sessions, config, on_day=on_day).run()
