@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, with_database
+from reclaim.cli.demo import demo
 from reclaim.cli.imports import import_app
 from reclaim.cli.simulate import simulate
 from reclaim.config import get_settings
@@ -32,6 +33,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(returns_app, name="returns")
 app.add_typer(keys_app, name="apikeys")
 app.command("simulate")(simulate)
+app.command("demo")(demo)
 
 
 @app.command()

@@ -1,0 +1,60 @@
+"""``reclaim demo``: a database with a demo merchant in it, ready to explore."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reclaim.cli.common import console, database, run
+from reclaim.cli.simulate import print_summary
+from reclaim.config import get_settings
+from reclaim.db import transaction
+from reclaim.kit.clock import utcnow
+from reclaim.orders.models import Order
+from reclaim.simulation.runner import SimulationConfig, run_simulation
+from reclaim.users.apikeys import IssuedKey, create_api_key
+from reclaim.users.models import ApiKey
+
+DEMO_KEY_NAME = "demo"
+
+
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=365)] = 60,
+    orders_per_day: Annotated[int, typer.Option(min=1, max=1000)] = 25,
+) -> None:
+    """Seed the demo merchant once, and issue a fresh demo API key (older ones are revoked)."""
+    settings = get_settings()
+    config = SimulationConfig(days=days, orders_per_day=orders_per_day, seed=2026,
+                              window_days=settings.return_window_days)
+
+    async def _main() -> IssuedKey:
+        async with database() as sessions:
+            async with transaction(sessions) as session:
+                orders = await session.scalar(select(func.count()).select_from(Order))
+            if orders:
+                console.print(f"The database already holds {orders:,} orders; not seeding again.")
+            else:
+                console.print(f"Seeding the demo merchant: {days} days of orders and returns…")
+                print_summary(await run_simulation(sessions, config), config)
+            return await _fresh_demo_key(sessions)
+
+    key = run(_main())
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(f"\n[bold]Reclaim[/] will serve at [bold]{url}[/]")
+    console.print(f"  API docs:  {url}/docs")
+    console.print(f"  API base:  {url}/api/v1")
+    console.print(f"  Demo API key (until the next demo run): [bold]{key.token}[/]", soft_wrap=True)
+    console.print(f"  Try: curl -H 'Authorization: Bearer {key.token}' {url}/api/v1/returns?limit=5",
+                  soft_wrap=True)
+
+
+async def _fresh_demo_key(sessions: async_sessionmaker[AsyncSession]) -> IssuedKey:
+    async with transaction(sessions) as session:
+        for old in await session.scalars(
+            select(ApiKey).where(ApiKey.name == DEMO_KEY_NAME, ApiKey.revoked_at.is_(None))
+        ):
+            old.revoked_at = utcnow()
+        return await create_api_key(session, DEMO_KEY_NAME, [])
