@@ -82,9 +82,7 @@ def _skip_pg(reason: str) -> None:
 
 
 @pytest.fixture(params=BACKENDS)
-def db_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
-) -> Iterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A migrated, empty database of each kind, dropped after the test."""
     if request.param == "sqlite":
         path = tmp_path / "reclaim.db"

@@ -59,8 +59,13 @@ def order_payload(
 
 
 def return_payload(
-    order_id: str = "1001", *, line_id: str = "1", quantity: int = 1, reason: str = "too_small",
-    resolution: str = "refund", method: str = "prepaid_label",
+    order_id: str = "1001",
+    *,
+    line_id: str = "1",
+    quantity: int = 1,
+    reason: str = "too_small",
+    resolution: str = "refund",
+    method: str = "prepaid_label",
 ) -> dict[str, Any]:
     return {
         "order_id": order_id,
@@ -87,7 +92,9 @@ async def seed_return(
 ) -> str:
     async with transaction(sessions) as session:
         ret: Return = await returns.create_return(
-            session, ReturnIn.model_validate(return_payload(order_id, **kwargs)), actor(),
+            session,
+            ReturnIn.model_validate(return_payload(order_id, **kwargs)),
+            actor(),
             window_days=30,
         )
         return ret.number

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=20, ge=1)
     idempotency_lock_seconds: int = Field(
-        default=60, ge=1, description="After this, a key left in flight by a crashed request is free."
+        default=60,
+        ge=1,
+        description="After this, a key left in flight by a crashed request is free.",
     )
 
     @field_validator("database_url")

@@ -79,8 +79,12 @@ def returns_list(
         table = Table("Return", "Order", "Status", "Method", "Units", "Created")
         for ret in page:
             table.add_row(
-                ret.number, ret.order.external_id, ret.status, ret.method,
-                str(sum(line.quantity for line in ret.lines)), f"{ret.created_at:%Y-%m-%d %H:%M}",
+                ret.number,
+                ret.order.external_id,
+                ret.status,
+                ret.method,
+                str(sum(line.quantity for line in ret.lines)),
+                f"{ret.created_at:%Y-%m-%d %H:%M}",
             )
         console.print(table if page else "No returns match.")
 
@@ -93,21 +97,36 @@ def returns_show(number: Annotated[str, typer.Argument(help="RMA number")]) -> N
 
     async def _show(sessions: async_sessionmaker[AsyncSession]) -> None:
         async with transaction(sessions) as session:
-            view = return_out(await returns.get_return(session, number, with_events=True),
-                              with_events=True)
-        console.print(f"[bold]{view.number}[/]  order {view.order_id}  [cyan]{view.status}[/]"
-                      f"  method {view.method.value}")
-        lines = Table("Line", "SKU", "Qty", "Reason", "Resolution", "Received", "Grade",
-                      "Disposition")
+            view = return_out(
+                await returns.get_return(session, number, with_events=True), with_events=True
+            )
+        console.print(
+            f"[bold]{view.number}[/]  order {view.order_id}  [cyan]{view.status}[/]"
+            f"  method {view.method.value}"
+        )
+        lines = Table(
+            "Line", "SKU", "Qty", "Reason", "Resolution", "Received", "Grade", "Disposition"
+        )
         for line in view.lines:
-            lines.add_row(line.line_id, line.sku, str(line.quantity), line.reason.value,
-                          line.resolution.value, str(line.received_quantity),
-                          line.grade or "", line.disposition or "")
+            lines.add_row(
+                line.line_id,
+                line.sku,
+                str(line.quantity),
+                line.reason.value,
+                line.resolution.value,
+                str(line.received_quantity),
+                line.grade or "",
+                line.disposition or "",
+            )
         console.print(lines)
         timeline = Table("When", "What", "Status", "Who")
         for event in view.events or []:
-            timeline.add_row(f"{event.at:%Y-%m-%d %H:%M}", event.action,
-                             f"{event.from_status or ''} → {event.to_status}", event.actor)
+            timeline.add_row(
+                f"{event.at:%Y-%m-%d %H:%M}",
+                event.action,
+                f"{event.from_status or ''} → {event.to_status}",
+                event.actor,
+            )
         console.print(timeline)
 
     with_database(_show)
@@ -128,8 +147,10 @@ def apikeys_create(
             return await apikeys.create_api_key(session, name, scope or [])
 
     issued = with_database(_create)
-    console.print(f"Created API key [bold]{issued.prefix}[/] ({issued.name}) "
-                  f"with scopes {', '.join(issued.scopes)}.")
+    console.print(
+        f"Created API key [bold]{issued.prefix}[/] ({issued.name}) "
+        f"with scopes {', '.join(issued.scopes)}."
+    )
     console.print("Store it now; it can't be shown again:")
     print(issued.token)
 
@@ -143,10 +164,16 @@ def apikeys_list() -> None:
             keys = await apikeys.list_api_keys(session)
         table = Table("Prefix", "Name", "Scopes", "Created", "Revoked")
         for key in keys:
-            table.add_row(key.prefix, key.name, ", ".join(key.scopes),
-                          f"{key.created_at:%Y-%m-%d}",
-                          f"{key.revoked_at:%Y-%m-%d}" if key.revoked_at else "")
-        console.print(table if keys else "No API keys yet: create one with 'reclaim apikeys create'.")
+            table.add_row(
+                key.prefix,
+                key.name,
+                ", ".join(key.scopes),
+                f"{key.created_at:%Y-%m-%d}",
+                f"{key.revoked_at:%Y-%m-%d}" if key.revoked_at else "",
+            )
+        console.print(
+            table if keys else "No API keys yet: create one with 'reclaim apikeys create'."
+        )
 
     with_database(_list)
 

@@ -27,8 +27,9 @@ def demo(
 ) -> None:
     """Seed the demo merchant once, and issue a fresh demo API key (older ones are revoked)."""
     settings = get_settings()
-    config = SimulationConfig(days=days, orders_per_day=orders_per_day, seed=2026,
-                              window_days=settings.return_window_days)
+    config = SimulationConfig(
+        days=days, orders_per_day=orders_per_day, seed=2026, window_days=settings.return_window_days
+    )
 
     async def _main() -> IssuedKey:
         async with database() as sessions:
@@ -47,8 +48,10 @@ def demo(
     console.print(f"  API docs:  {url}/docs")
     console.print(f"  API base:  {url}/api/v1")
     console.print(f"  Demo API key (until the next demo run): [bold]{key.token}[/]", soft_wrap=True)
-    console.print(f"  Try: curl -H 'Authorization: Bearer {key.token}' {url}/api/v1/returns?limit=5",
-                  soft_wrap=True)
+    console.print(
+        f"  Try: curl -H 'Authorization: Bearer {key.token}' {url}/api/v1/returns?limit=5",
+        soft_wrap=True,
+    )
 
 
 async def _fresh_demo_key(sessions: async_sessionmaker[AsyncSession]) -> IssuedKey:

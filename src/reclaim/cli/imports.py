@@ -27,8 +27,9 @@ def import_orders(
     """Import orders (created or updated by order id). All of the file, or none of it."""
     parsed = importer.parse_file(file)
     if parsed.errors:
-        err_console.print(f"[bold red]{file.name}: {len(parsed.errors)} bad row(s); "
-                          "nothing was imported.[/]")
+        err_console.print(
+            f"[bold red]{file.name}: {len(parsed.errors)} bad row(s); nothing was imported.[/]"
+        )
         for error in parsed.errors[:MAX_ERRORS_SHOWN]:
             err_console.print(f"  {error}")
         if len(parsed.errors) > MAX_ERRORS_SHOWN:
@@ -47,5 +48,7 @@ def import_orders(
         return created, len(parsed.orders) - created
 
     created, updated = with_database(_write)
-    console.print(f"Imported {len(parsed.orders)} order(s) from {parsed.rows} row(s): "
-                  f"{created} new, {updated} updated.")
+    console.print(
+        f"Imported {len(parsed.orders)} order(s) from {parsed.rows} row(s): "
+        f"{created} new, {updated} updated."
+    )

@@ -28,15 +28,22 @@ def simulate(
 ) -> None:
     """Simulate a merchant's orders and returns through the whole return lifecycle."""
     config = SimulationConfig(
-        days=days, orders_per_day=orders_per_day, seed=seed,
+        days=days,
+        orders_per_day=orders_per_day,
+        seed=seed,
         start=start.date() if start else None,
         window_days=get_settings().return_window_days,
     )
 
     async def _main() -> Summary:
         async with database() as sessions:
-            columns = (TextColumn("[bold]Simulating[/] {task.description}"), BarColumn(),
-                       MofNCompleteColumn(), TextColumn("days"), TimeElapsedColumn())
+            columns = (
+                TextColumn("[bold]Simulating[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days"),
+                TimeElapsedColumn(),
+            )
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task("", total=days)
 
@@ -55,14 +62,20 @@ def print_summary(summary: Summary, config: SimulationConfig) -> None:
         f"({summary.units_returned} units), {summary.steps} transactions in "
         f"{summary.seconds:.1f}s."
     )
-    by_category = Table("Category", "Units sold", "Units returned", "Return rate",
-                        title="Return rate by category")
+    by_category = Table(
+        "Category", "Units sold", "Units returned", "Return rate", title="Return rate by category"
+    )
     for name, stats in sorted(summary.by_category.items(), key=lambda kv: -kv[1].return_rate):
-        by_category.add_row(name, f"{stats.units_sold:,}", f"{stats.units_returned:,}",
-                            f"{stats.return_rate:.1%}")
+        by_category.add_row(
+            name, f"{stats.units_sold:,}", f"{stats.units_returned:,}", f"{stats.return_rate:.1%}"
+        )
     rate = summary.units_returned / summary.units_sold if summary.units_sold else 0
-    by_category.add_row("[bold]all[/]", f"{summary.units_sold:,}",
-                        f"{summary.units_returned:,}", f"[bold]{rate:.1%}[/]")
+    by_category.add_row(
+        "[bold]all[/]",
+        f"{summary.units_sold:,}",
+        f"{summary.units_returned:,}",
+        f"[bold]{rate:.1%}[/]",
+    )
     console.print(by_category)
     by_status = Table("Status", "Returns", title="Returns by status")
     for status in Status:

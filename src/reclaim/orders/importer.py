@@ -20,13 +20,42 @@ from reclaim.kit.money import Money, check_currency
 from reclaim.orders.schemas import OrderIn
 
 CSV_COLUMNS = (
-    "order_id", "customer_id", "customer_email", "customer_name", "customer_tier", "currency",
-    "placed_at", "delivered_at", "shipping", "order_discount", "ship_postcode", "ship_country",
-    "ship_lat", "ship_lon", "line_id", "sku", "product_name", "category", "product_group",
-    "weight_grams", "cost", "returnable", "quantity", "unit_price", "discount", "tax",
+    "order_id",
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "customer_tier",
+    "currency",
+    "placed_at",
+    "delivered_at",
+    "shipping",
+    "order_discount",
+    "ship_postcode",
+    "ship_country",
+    "ship_lat",
+    "ship_lon",
+    "line_id",
+    "sku",
+    "product_name",
+    "category",
+    "product_group",
+    "weight_grams",
+    "cost",
+    "returnable",
+    "quantity",
+    "unit_price",
+    "discount",
+    "tax",
 )
-REQUIRED_CSV = ("order_id", "customer_email", "currency", "placed_at", "sku", "quantity",
-                "unit_price")
+REQUIRED_CSV = (
+    "order_id",
+    "customer_email",
+    "currency",
+    "placed_at",
+    "sku",
+    "quantity",
+    "unit_price",
+)
 MONEY_COLUMNS = {"shipping", "order_discount", "cost", "unit_price", "discount", "tax"}
 
 
@@ -101,7 +130,9 @@ def _row_to_line(row: dict[str, str], currency: str) -> dict[str, Any]:
             "name": row.get("product_name"),
             "category": row.get("category"),
             "product_group": row.get("product_group"),
-            "weight_grams": _number(row["weight_grams"], "weight_grams") if row.get("weight_grams") else None,
+            "weight_grams": _number(row["weight_grams"], "weight_grams")
+            if row.get("weight_grams")
+            else None,
             "cost_minor": _minor(row["cost"], currency, "cost") if row.get("cost") else None,
             "returnable": row["returnable"].strip().lower() in {"1", "true", "yes", "y"}
             if row.get("returnable")
@@ -113,7 +144,8 @@ def _row_to_line(row: dict[str, str], currency: str) -> dict[str, Any]:
         "sku": row["sku"],
         "quantity": _number(row["quantity"], "quantity"),
         "unit_price_minor": _minor(row["unit_price"], currency, "unit_price"),
-        "discount_minor": _minor(row["discount"], currency, "discount") if row.get("discount")
+        "discount_minor": _minor(row["discount"], currency, "discount")
+        if row.get("discount")
         else 0,
         "tax_minor": _minor(row["tax"], currency, "tax") if row.get("tax") else 0,
     }
@@ -140,7 +172,8 @@ def _row_to_order(row: dict[str, str], currency: str) -> dict[str, Any]:
         "currency": currency,
         "placed_at": row["placed_at"],
         "delivered_at": row.get("delivered_at") or None,
-        "shipping_minor": _minor(row["shipping"], currency, "shipping") if row.get("shipping")
+        "shipping_minor": _minor(row["shipping"], currency, "shipping")
+        if row.get("shipping")
         else 0,
         "discount_minor": _minor(row["order_discount"], currency, "order_discount")
         if row.get("order_discount")
@@ -170,8 +203,11 @@ def parse_csv(text: str) -> ParsedFile:
     missing = [name for name in REQUIRED_CSV if name not in header]
     unknown = [name for name in header if name not in CSV_COLUMNS]
     if missing or unknown:
-        problem = (f"missing column(s) {', '.join(missing)}" if missing else
-                   f"unknown column(s) {', '.join(unknown)}")
+        problem = (
+            f"missing column(s) {', '.join(missing)}"
+            if missing
+            else f"unknown column(s) {', '.join(unknown)}"
+        )
         parsed.errors.append(RowError(1, f"{problem}; expected {', '.join(CSV_COLUMNS)}"))
         return parsed
     drafts: dict[str, tuple[int, dict[str, Any], list[int]]] = {}
@@ -197,9 +233,11 @@ def parse_csv(text: str) -> ParsedFile:
         elif {k: v for k, v in first[1].items() if k != "lines"} != {
             k: v for k, v in order.items() if k != "lines"
         }:
-            parsed.errors.append(RowError(
-                number, f"order {row['order_id']} differs from its first row (line {first[0]})"
-            ))
+            parsed.errors.append(
+                RowError(
+                    number, f"order {row['order_id']} differs from its first row (line {first[0]})"
+                )
+            )
             continue
         else:
             first[2].append(number)

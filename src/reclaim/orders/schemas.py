@@ -80,7 +80,9 @@ class OrderIn(Strict):
             raise ValueError("line ids must be unique within the order")
         if self.delivered_at and self.delivered_at < self.placed_at:
             raise ValueError("delivered_at is before placed_at")
-        goods = sum(line.unit_price_minor * line.quantity - line.discount_minor for line in self.lines)
+        goods = sum(
+            line.unit_price_minor * line.quantity - line.discount_minor for line in self.lines
+        )
         if self.discount_minor > goods:
             raise ValueError("the order discount is larger than the goods it applies to")
         return self

@@ -100,7 +100,10 @@ async def approve(
     number: str, data: ApproveIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
     return await _change(
-        request, sessions, key, number,
+        request,
+        sessions,
+        key,
+        number,
         lambda s, a: service.approve(s, number, a, returnless=data.returnless, note=data.note),
     )
 
@@ -128,7 +131,10 @@ async def mark_in_transit(
     number: str, data: TransitIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
     return await _change(
-        request, sessions, key, number,
+        request,
+        sessions,
+        key,
+        number,
         lambda s, a: service.mark_in_transit(
             s, number, a, tracking_number=data.tracking_number, carrier=data.carrier
         ),

@@ -74,9 +74,7 @@ class LineStock:
         return self.quantity - self.returned_quantity
 
 
-def check_requested_lines(
-    requested: Sequence[RequestedLine], stock: Iterable[LineStock]
-) -> None:
+def check_requested_lines(requested: Sequence[RequestedLine], stock: Iterable[LineStock]) -> None:
     """Refuse an empty request, repeated lines, non-returnable items and over-returns."""
     if not requested:
         raise ValidationFailed("A return needs at least one line.")

@@ -228,7 +228,11 @@ async def send_to_review(session: AsyncSession, number: str, actor: Actor, why: 
 
 
 async def approve(
-    session: AsyncSession, number: str, actor: Actor, *, returnless: bool = False,
+    session: AsyncSession,
+    number: str,
+    actor: Actor,
+    *,
+    returnless: bool = False,
     note: str | None = None,
 ) -> Return:
     ret = await load_for_change(session, number)
@@ -269,7 +273,11 @@ async def expire(session: AsyncSession, number: str, actor: Actor) -> Return:
 
 
 async def mark_in_transit(
-    session: AsyncSession, number: str, actor: Actor, *, tracking_number: str | None = None,
+    session: AsyncSession,
+    number: str,
+    actor: Actor,
+    *,
+    tracking_number: str | None = None,
     carrier: str | None = None,
 ) -> Return:
     ret = await load_for_change(session, number)
@@ -320,7 +328,9 @@ async def receive(session: AsyncSession, number: str, data: ReceiveIn, actor: Ac
 def _progress(ret: Return) -> list[rules.LineProgress]:
     return [
         rules.LineProgress(
-            line.quantity, line.received_quantity, line.grade is not None,
+            line.quantity,
+            line.received_quantity,
+            line.grade is not None,
             line.disposition is not None,
         )
         for line in ret.lines
@@ -358,8 +368,13 @@ async def disposition(
             raise InvalidTransition(f"Line {item.line_id!r} needs a grade before a disposition.")
         if line.disposition is not None:
             raise InvalidTransition(f"Line {item.line_id!r} already has a disposition.")
-    _move(session, ret, Action.DISPOSITION, actor,
-          {"dispositions": {item.line_id: item.disposition.value for item in data.lines}})
+    _move(
+        session,
+        ret,
+        Action.DISPOSITION,
+        actor,
+        {"dispositions": {item.line_id: item.disposition.value for item in data.lines}},
+    )
     for item in data.lines:
         by_ref[item.line_id].disposition = item.disposition
         by_ref[item.line_id].dispositioned_at = actor.now
@@ -413,8 +428,10 @@ async def list_returns(
     """Newest first, a page at a time; the cursor is the last return number seen."""
     query = (
         select(Return)
-        .options(selectinload(Return.lines).selectinload(ReturnLine.order_line),
-                 selectinload(Return.order))
+        .options(
+            selectinload(Return.lines).selectinload(ReturnLine.order_line),
+            selectinload(Return.order),
+        )
         .order_by(Return.id.desc())
         .limit(limit + 1)
     )

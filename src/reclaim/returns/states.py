@@ -22,7 +22,9 @@ class Status(StrEnum):
 # Every legal change of status. A self-loop means the action may repeat in that status
 # (a second partial receipt, a second line inspected) without moving the return on.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.REQUESTED: frozenset({Status.REVIEW, Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
+    Status.REQUESTED: frozenset(
+        {Status.REVIEW, Status.APPROVED, Status.REJECTED, Status.CANCELLED}
+    ),
     Status.REVIEW: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
     Status.APPROVED: frozenset(
         {Status.IN_TRANSIT, Status.RECEIVED, Status.CANCELLED, Status.EXPIRED, Status.COMPLETED}
@@ -74,7 +76,9 @@ MOVES: dict[Action, Move] = {
     Action.CANCEL: Move(_from(Status.REQUESTED, Status.REVIEW, Status.APPROVED), Status.CANCELLED),
     Action.EXPIRE: Move(_from(Status.APPROVED), Status.EXPIRED),
     Action.MARK_IN_TRANSIT: Move(_from(Status.APPROVED, Status.IN_TRANSIT), Status.IN_TRANSIT),
-    Action.RECEIVE: Move(_from(Status.APPROVED, Status.IN_TRANSIT, Status.RECEIVED), Status.RECEIVED),
+    Action.RECEIVE: Move(
+        _from(Status.APPROVED, Status.IN_TRANSIT, Status.RECEIVED), Status.RECEIVED
+    ),
     # Inspected only once every received line has a grade; until then it stays received.
     Action.INSPECT: Move(_from(Status.RECEIVED), None),
     Action.DISPOSITION: Move(_from(Status.INSPECTED), Status.INSPECTED),

@@ -6,7 +6,7 @@ import random
 from datetime import date
 
 from reclaim.returns.states import FAULT, Disposition, Fault, Grade, Method, Reason, Resolution
-from reclaim.simulation.merchant import CategoryProfile, SimProduct
+from reclaim.simulation.merchant import SIZES, CategoryProfile, SimProduct
 
 
 def order_volume_factor(day: date) -> float:
@@ -44,14 +44,17 @@ def choose_reason(rng: random.Random, profile: CategoryProfile, product: SimProd
 
 
 def comment_for(rng: random.Random, reason: Reason, product: SimProduct) -> str | None:
-    sizes = ("XS", "S", "M", "L", "XL")
-    if reason in (Reason.TOO_SMALL, Reason.TOO_LARGE) and product.size in sizes:
-        index = sizes.index(product.size) + (1 if reason is Reason.TOO_SMALL else -1)
-        if 0 <= index < len(sizes):
-            return f"Runs {'small' if reason is Reason.TOO_SMALL else 'large'}; {sizes[index]} would fit."
+    if reason in (Reason.TOO_SMALL, Reason.TOO_LARGE) and product.size in SIZES:
+        small = reason is Reason.TOO_SMALL
+        index = SIZES.index(product.size) + (1 if small else -1)
+        if 0 <= index < len(SIZES):
+            return f"Runs {'small' if small else 'large'}; {SIZES[index]} would fit."
     texts = {
-        Reason.DEFECTIVE: ("Stopped working after two days.", "Does not turn on.",
-                           "Seam came apart."),
+        Reason.DEFECTIVE: (
+            "Stopped working after two days.",
+            "Does not turn on.",
+            "Seam came apart.",
+        ),
         Reason.DAMAGED_IN_TRANSIT: ("Box was crushed.", "Arrived cracked."),
         Reason.NOT_AS_DESCRIBED: ("Colour differs from the photos.", "Smaller than described."),
         Reason.QUALITY_NOT_AS_EXPECTED: ("Feels cheap.", "Fabric is thinner than expected."),
@@ -67,14 +70,20 @@ def choose_resolution(rng: random.Random, profile: CategoryProfile, reason: Reas
         weights = (60, 10, 30)
     else:
         weights = (70, 20, 10)
-    return rng.choices((Resolution.REFUND, Resolution.STORE_CREDIT, Resolution.EXCHANGE),
-                       weights)[0]
+    return rng.choices((Resolution.REFUND, Resolution.STORE_CREDIT, Resolution.EXCHANGE), weights)[
+        0
+    ]
 
 
 def choose_method(rng: random.Random) -> Method:
     return rng.choices(
-        (Method.PREPAID_LABEL, Method.BOX_FREE_DROPOFF, Method.LOCKER, Method.IN_STORE,
-         Method.SCHEDULED_PICKUP),
+        (
+            Method.PREPAID_LABEL,
+            Method.BOX_FREE_DROPOFF,
+            Method.LOCKER,
+            Method.IN_STORE,
+            Method.SCHEDULED_PICKUP,
+        ),
         (50, 25, 10, 10, 5),
     )[0]
 

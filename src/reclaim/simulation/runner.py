@@ -189,8 +189,9 @@ class Simulation:
         goods = sum(p.price_minor * q for p, q in picked.values())
         order = OrderIn(
             order_id=f"{self.config.order_prefix}{number:06d}",
-            customer=CustomerIn(id=customer.id, email=customer.email, name=customer.name,
-                                tier=customer.tier),
+            customer=CustomerIn(
+                id=customer.id, email=customer.email, name=customer.name, tier=customer.tier
+            ),
             currency="USD",
             placed_at=placed,
             delivered_at=delivered,
@@ -198,13 +199,18 @@ class Simulation:
             discount_minor=goods // 10 if coupon else 0,
             lines=[
                 OrderLineIn(
-                    line_id=str(index), sku=product.sku, quantity=quantity,
+                    line_id=str(index),
+                    sku=product.sku,
+                    quantity=quantity,
                     unit_price_minor=product.price_minor,
                     tax_minor=product.price_minor * quantity * 8 // 100,
                     product=ProductIn(
-                        name=product.name, category=product.category,
-                        product_group=product.group, price_minor=product.price_minor,
-                        cost_minor=product.cost_minor, weight_grams=product.weight_grams,
+                        name=product.name,
+                        category=product.category,
+                        product_group=product.group,
+                        price_minor=product.price_minor,
+                        cost_minor=product.cost_minor,
+                        weight_grams=product.weight_grams,
                         attributes={"size": product.size} if product.size else {},
                     ),
                 )
@@ -226,24 +232,36 @@ class Simulation:
         lines: list[ReturnLineIn] = []
         for ref, (product, quantity) in zip(order.line_refs(), picked.values(), strict=True):
             profile = PROFILE[product.category]
-            rate = min(0.95, profile.return_rate * appetite
-                       * behaviour.return_rate_factor(order.placed_at.date()))
+            rate = min(
+                0.95,
+                profile.return_rate
+                * appetite
+                * behaviour.return_rate_factor(order.placed_at.date()),
+            )
             units = sum(self.rng.random() < rate for _ in range(quantity))
             if units:
                 reason = behaviour.choose_reason(self.rng, profile, product)
-                lines.append(ReturnLineIn(
-                    line_id=ref, quantity=units, reason=reason,
-                    comment=behaviour.comment_for(self.rng, reason, product),
-                    resolution=behaviour.choose_resolution(self.rng, profile, reason),
-                ))
+                lines.append(
+                    ReturnLineIn(
+                        line_id=ref,
+                        quantity=units,
+                        reason=reason,
+                        comment=behaviour.comment_for(self.rng, reason, product),
+                        resolution=behaviour.choose_resolution(self.rng, profile, reason),
+                    )
+                )
         if not lines:
             return
-        request = ReturnIn(order_id=order.order_id, method=behaviour.choose_method(self.rng),
-                           lines=lines)
-        when = delivered + timedelta(days=min(self.rng.gammavariate(2.0, 3.5),
-                                              self.config.window_days - 1))
-        prices = {ref: item.unit_price_minor for ref, item in zip(order.line_refs(), order.lines,
-                                                                 strict=True)}
+        request = ReturnIn(
+            order_id=order.order_id, method=behaviour.choose_method(self.rng), lines=lines
+        )
+        when = delivered + timedelta(
+            days=min(self.rng.gammavariate(2.0, 3.5), self.config.window_days - 1)
+        )
+        prices = {
+            ref: item.unit_price_minor
+            for ref, item in zip(order.line_refs(), order.lines, strict=True)
+        }
         value = sum(prices[line.line_id] * line.quantity for line in lines)
         self._at(when, "create", lambda: self._create(request, when, value, prices))
 
@@ -254,8 +272,11 @@ class Simulation:
 
         async def body(session: AsyncSession) -> None:
             ret = await returns.create_return(
-                session, request, returns.Actor("simulator", when),
-                window_days=self.config.window_days, channel="simulator",
+                session,
+                request,
+                returns.Actor("simulator", when),
+                window_days=self.config.window_days,
+                channel="simulator",
             )
             created.append(ret.number)
 
@@ -267,21 +288,31 @@ class Simulation:
         if risky or value > REVIEW_VALUE_MINOR:
             self._at(soon, "review", lambda: self._review(number, soon, risky))
             return
-        returnless = all(prices[line.line_id] < RETURNLESS_BELOW_MINOR for line in request.lines) \
-            and all(line.resolution is not Resolution.EXCHANGE for line in request.lines)
+        returnless = all(
+            prices[line.line_id] < RETURNLESS_BELOW_MINOR for line in request.lines
+        ) and all(line.resolution is not Resolution.EXCHANGE for line in request.lines)
         self._at(soon, "approve", lambda: self._approve(number, soon, request, returnless))
 
     async def _review(self, number: str, when: datetime, risky: bool) -> None:
         why = "Unauthorized purchase claim" if risky else "High value"
         await self._run_step(
-            "review", lambda s: returns.send_to_review(s, number, returns.Actor("policy", when), why)
+            "review",
+            lambda s: returns.send_to_review(s, number, returns.Actor("policy", when), why),
         )
         decided = when + timedelta(hours=self.rng.uniform(2, 30))
         if risky and self.rng.random() < 0.4:
-            self._at(decided, "reject", lambda: self._step(
-                "reject", number, decided,
-                lambda s, a: returns.reject(s, number, a, "Purchase was made by the account owner."),
-            ))
+            self._at(
+                decided,
+                "reject",
+                lambda: self._step(
+                    "reject",
+                    number,
+                    decided,
+                    lambda s, a: returns.reject(
+                        s, number, a, "Purchase was made by the account owner."
+                    ),
+                ),
+            )
             return
         self._at(decided, "approve", lambda: self._approve(number, decided, None, False))
 
@@ -298,25 +329,44 @@ class Simulation:
         self, number: str, when: datetime, request: ReturnIn | None, returnless: bool
     ) -> None:
         actor = "policy" if request else "agent"
-        ok = await self._run_step("approve", lambda s: returns.approve(
-            s, number, returns.Actor(actor, when), returnless=returnless))
+        ok = await self._run_step(
+            "approve",
+            lambda s: returns.approve(s, number, returns.Actor(actor, when), returnless=returnless),
+        )
         if not ok:
             return
         if returnless:
             done = when + timedelta(minutes=1)
-            self._at(done, "complete", lambda: self._step(
-                "complete", number, done, lambda s, a: returns.complete(s, number, a)))
+            self._at(
+                done,
+                "complete",
+                lambda: self._step(
+                    "complete", number, done, lambda s, a: returns.complete(s, number, a)
+                ),
+            )
             return
         draw = self.rng.random()
         if draw < 0.03:
             later = when + timedelta(hours=self.rng.uniform(1, 48))
-            self._at(later, "cancel", lambda: self._step(
-                "cancel", number, later,
-                lambda s, a: returns.cancel(s, number, a, "Changed my mind; keeping it.")))
+            self._at(
+                later,
+                "cancel",
+                lambda: self._step(
+                    "cancel",
+                    number,
+                    later,
+                    lambda s, a: returns.cancel(s, number, a, "Changed my mind; keeping it."),
+                ),
+            )
         elif draw < 0.09:
             later = when + timedelta(days=NO_SHOW_DAYS)
-            self._at(later, "expire", lambda: self._step(
-                "expire", number, later, lambda s, a: returns.expire(s, number, a)))
+            self._at(
+                later,
+                "expire",
+                lambda: self._step(
+                    "expire", number, later, lambda s, a: returns.expire(s, number, a)
+                ),
+            )
         else:
             shipped = when + timedelta(days=self.rng.uniform(0.2, 4))
             self._at(shipped, "ship", lambda: self._ship(number, shipped))
@@ -328,8 +378,14 @@ class Simulation:
             lines = [(line.order_line.line_ref, line.quantity) for line in ret.lines]
         if method is not Method.IN_STORE:
             tracking = f"1Z{self.rng.randrange(10**15):015d}"
-            ok = await self._step("in_transit", number, when, lambda s, a: returns.mark_in_transit(
-                s, number, a, tracking_number=tracking, carrier="local"))
+            ok = await self._step(
+                "in_transit",
+                number,
+                when,
+                lambda s, a: returns.mark_in_transit(
+                    s, number, a, tracking_number=tracking, carrier="local"
+                ),
+            )
             if not ok:
                 return
         arrives = when + timedelta(days=self.rng.uniform(1.5, 6))
@@ -340,17 +396,26 @@ class Simulation:
         if split and self.rng.random() < 0.08:
             ref, qty = split[0]
             first = [ReceiveLineIn(line_id=ref, quantity=1)]
-            if not await self._step("receive", number, when, lambda s, a: returns.receive(
-                    s, number, ReceiveIn(lines=first), a)):
+            if not await self._step(
+                "receive",
+                number,
+                when,
+                lambda s, a: returns.receive(s, number, ReceiveIn(lines=first), a),
+            ):
                 return
             lines = [(r, q - 1 if r == ref else q) for r, q in lines]
             when += timedelta(days=self.rng.uniform(1, 3))
         # Now and then a unit the shopper promised is not in the box.
         counts = [(ref, qty - (self.rng.random() < 0.02)) for ref, qty in lines]
         arrived = [ReceiveLineIn(line_id=ref, quantity=qty) for ref, qty in counts if qty] or [
-            ReceiveLineIn(line_id=lines[0][0], quantity=lines[0][1])]
-        if not await self._step("receive", number, when, lambda s, a: returns.receive(
-                s, number, ReceiveIn(lines=arrived), a)):
+            ReceiveLineIn(line_id=lines[0][0], quantity=lines[0][1])
+        ]
+        if not await self._step(
+            "receive",
+            number,
+            when,
+            lambda s, a: returns.receive(s, number, ReceiveIn(lines=arrived), a),
+        ):
             return
         inspected = when + timedelta(days=self.rng.uniform(0.2, 3))
         self._at(inspected, "inspect", lambda: self._inspect(number, inspected))
@@ -360,28 +425,42 @@ class Simulation:
             ret = await returns.get_return(session, number)
             received = [
                 (line.order_line.line_ref, Reason(line.reason), line.order_line.sku)
-                for line in ret.lines if line.received_quantity
+                for line in ret.lines
+                if line.received_quantity
             ]
         grades = {ref: behaviour.choose_grade(self.rng, reason) for ref, reason, _ in received}
         data = InspectIn(lines=[InspectLineIn(line_id=ref, grade=g) for ref, g in grades.items()])
-        if not await self._step("inspect", number, when,
-                                lambda s, a: returns.inspect(s, number, data, a)):
+        if not await self._step(
+            "inspect", number, when, lambda s, a: returns.inspect(s, number, data, a)
+        ):
             return
         categories = {p.sku: p.category for p in self.merchant.products}
-        routes = DispositionIn(lines=[
-            DispositionLineIn(line_id=ref, disposition=behaviour.choose_disposition(
-                self.rng, grades[ref], categories[sku]))
-            for ref, _, sku in received
-        ])
+        routes = DispositionIn(
+            lines=[
+                DispositionLineIn(
+                    line_id=ref,
+                    disposition=behaviour.choose_disposition(
+                        self.rng, grades[ref], categories[sku]
+                    ),
+                )
+                for ref, _, sku in received
+            ]
+        )
         routed = when + timedelta(hours=self.rng.uniform(1, 20))
         self._at(routed, "disposition", lambda: self._route(number, routed, routes))
 
     async def _route(self, number: str, when: datetime, routes: DispositionIn) -> None:
-        if await self._step("disposition", number, when,
-                            lambda s, a: returns.disposition(s, number, routes, a)):
+        if await self._step(
+            "disposition", number, when, lambda s, a: returns.disposition(s, number, routes, a)
+        ):
             done = when + timedelta(minutes=30)
-            self._at(done, "complete", lambda: self._step(
-                "complete", number, done, lambda s, a: returns.complete(s, number, a)))
+            self._at(
+                done,
+                "complete",
+                lambda: self._step(
+                    "complete", number, done, lambda s, a: returns.complete(s, number, a)
+                ),
+            )
 
     # Summary -----------------------------------------------------------------------------
 
@@ -389,8 +468,9 @@ class Simulation:
         prefix = self.config.order_prefix
         ours = Order.external_id.startswith(prefix)
         async with transaction(self.sessions) as session:
-            self.summary.orders = await session.scalar(
-                select(func.count()).select_from(Order).where(ours)) or 0
+            self.summary.orders = (
+                await session.scalar(select(func.count()).select_from(Order).where(ours)) or 0
+            )
             sold = await session.execute(
                 select(Product.category, func.sum(OrderLine.quantity))
                 .join(OrderLine, OrderLine.product_id == Product.id)
