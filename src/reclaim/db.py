@@ -124,11 +124,10 @@ async def insert_ignoring_conflict(
     session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
 ) -> None:
     """INSERT … ON CONFLICT DO NOTHING on either database: racing creators both succeed."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(
         insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     )

@@ -100,24 +100,26 @@ async def _locked_order(session: AsyncSession, external_id: str) -> Order | None
 async def _sync_lines(session: AsyncSession, order: Order, data: OrderIn) -> None:
     current = {line.line_ref: line for line in order.lines}
     incoming = dict(zip(data.line_refs(), data.lines, strict=True))
-    for ref, line in current.items():
-        if ref not in incoming and line.returned_quantity:
+    for ref, existing in current.items():
+        if ref not in incoming and existing.returned_quantity:
             raise Conflict(
                 f"Order line {ref!r} of {order.external_id} has returns and can't be removed.",
                 line_ref=ref,
             )
-    for ref, line in list(current.items()):
+    for ref, existing in list(current.items()):
         if ref not in incoming:
-            order.lines.remove(line)
+            order.lines.remove(existing)
     for ref, item in incoming.items():
         product = await upsert_product(
             session, item.sku, data.currency, item.product, unit_price_minor=item.unit_price_minor
         )
-        line = current.get(ref)
-        if line is None:
+        found = current.get(ref)
+        if found is None:
             line = OrderLine(line_ref=ref, returned_quantity=0)
             order.lines.append(line)
-        elif item.quantity < line.returned_quantity:
+        else:
+            line = found
+        if item.quantity < line.returned_quantity:
             raise Conflict(
                 f"Order line {ref!r} already has {line.returned_quantity} returned; "
                 f"its quantity can't drop to {item.quantity}.",

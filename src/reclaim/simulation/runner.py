@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,7 +45,7 @@ from reclaim.simulation.merchant import CATEGORIES, PROFILE, Merchant, SimProduc
 REVIEW_VALUE_MINOR = 40_000
 RETURNLESS_BELOW_MINOR = 1_500
 NO_SHOW_DAYS = 21
-Step = Callable[[], Awaitable[None]]
+Step = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class Simulation:
             for _ in range(_poisson(self.rng, volume)):
                 placed = day + timedelta(seconds=self.rng.randrange(86_400))
                 number = next(counter)
-                self._at(placed, "order", lambda p=placed, n=number: self._place_order(p, n))
+                self._at(placed, "order", partial(self._place_order, placed, number))
             next_day = day + timedelta(days=1)
             while self.queue and self.queue[0].at < next_day:
                 await heapq.heappop(self.queue).step()

@@ -1,0 +1,3 @@
+from reclaim.cli.app import main
+
+main()
