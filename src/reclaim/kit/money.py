@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from reclaim.errors import CurrencyMismatch, ValidationFailed
 
@@ -61,7 +61,10 @@ KNOWN_CURRENCIES = frozenset(
     }
     | set(_MINOR_DIGITS)
 )
-MAX_MINOR = 10**13  # ten billion in a two-decimal currency: larger is a typo, not an order
+MAX_MINOR = 10**13  # a hundred billion in a two-decimal currency: larger is a typo, not an order
+# Decimal exponents beyond these can't be an amount; refusing them early keeps arithmetic exact.
+_MAX_INTEGER_DIGITS = 16
+_MAX_FRACTION_DIGITS = 40
 
 
 def minor_digits(currency: str) -> int:
@@ -116,12 +119,21 @@ class Money:
             raise ValidationFailed(f"{value!r} is not an amount.") from exc
         if not dec.is_finite():
             raise ValidationFailed(f"{value!r} is not an amount.")
-        scaled = dec.scaleb(minor_digits(currency))
-        if scaled != scaled.to_integral_value():
-            raise ValidationFailed(
-                f"{value} has more decimals than {currency} allows ({minor_digits(currency)})."
-            )
-        return cls(int(scaled.to_integral_value(rounding=ROUND_HALF_EVEN)), currency)
+        digits = minor_digits(currency)
+        if dec and dec.adjusted() >= _MAX_INTEGER_DIGITS:
+            raise ValidationFailed(f"{value} is too large to be an amount.")
+        exponent = dec.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -_MAX_FRACTION_DIGITS:
+            raise ValidationFailed(f"{value} has more decimals than {currency} allows ({digits}).")
+        # Wide enough that scaling is exact: the default 28 digits would round silently.
+        with localcontext() as ctx:
+            ctx.prec = _MAX_INTEGER_DIGITS + _MAX_FRACTION_DIGITS + 4
+            scaled = dec.scaleb(digits)
+            if scaled != scaled.to_integral_value():
+                raise ValidationFailed(
+                    f"{value} has more decimals than {currency} allows ({digits})."
+                )
+            return cls(int(scaled), currency)
 
     def to_decimal(self) -> Decimal:
         return Decimal(self.amount).scaleb(-minor_digits(self.currency))
@@ -138,9 +150,13 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     parts with the largest remainders (earliest first on ties), so nothing is lost or invented.
     """
     if not weights:
+        if total:
+            raise ValueError(f"cannot allocate {total} over no parts")
         return []
     weight_sum = sum(weights)
     if weight_sum == 0:
+        if total:
+            raise ValueError(f"cannot allocate {total} over parts that all weigh zero")
         return [0] * len(weights)
     parts = [total * w // weight_sum for w in weights]
     remainders = [(total * w % weight_sum, -i) for i, w in enumerate(weights)]

@@ -86,7 +86,8 @@ def _explain(exc: ValidationError) -> str:
 def parse_jsonl(text: str) -> ParsedFile:
     parsed = ParsedFile()
     seen: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: splitlines() would also split on U+2028 inside a JSON string.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         parsed.rows += 1
@@ -214,7 +215,17 @@ def parse_csv(text: str) -> ParsedFile:
     for row in reader:
         number = reader.line_num
         parsed.rows += 1
-        row = {key: (value or "").strip() for key, value in row.items() if key is not None}
+        extra: list[str] | None = row.pop(None, None)  # type: ignore[call-overload,assignment]
+        if extra:
+            parsed.errors.append(
+                RowError(
+                    number,
+                    f"{len(header) + len(extra)} values for {len(header)} columns; "
+                    "quote values that contain commas",
+                )
+            )
+            continue
+        row = {key: (value or "").strip() for key, value in row.items()}
         try:
             empty = [name for name in REQUIRED_CSV if not row.get(name)]
             if empty:
@@ -246,10 +257,22 @@ def parse_csv(text: str) -> ParsedFile:
         try:
             parsed.orders.append(OrderIn.model_validate(draft))
         except ValidationError as exc:
-            rows = "" if len(lines) == 1 else f" (order {draft['order_id']}, lines {lines})"
-            parsed.errors.append(RowError(first_line, _explain(exc) + rows))
+            parsed.errors.extend(_order_errors(exc, first_line, lines))
     parsed.errors.sort(key=lambda err: err.line)
     return parsed
+
+
+def _order_errors(exc: ValidationError, first_line: int, lines: list[int]) -> list[RowError]:
+    """Blame the row a line-level problem came from; order-level ones go to the order's first."""
+    found: dict[int, list[str]] = {}
+    for err in exc.errors():
+        loc = err["loc"]
+        in_line = len(loc) > 1 and loc[0] == "lines" and isinstance(loc[1], int)
+        row = lines[int(loc[1])] if in_line else first_line
+        where = ".".join(str(p) for p in loc)
+        found.setdefault(row, []).append(f"{where}: {err['msg']}" if where else err["msg"])
+    suffix = "" if len(lines) == 1 else f" (order rows on lines {lines})"
+    return [RowError(row, "; ".join(messages) + suffix) for row, messages in found.items()]
 
 
 def parse_file(path: Path) -> ParsedFile:

@@ -8,10 +8,20 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 from pydantic.functional_validators import AfterValidator
 
+from reclaim.errors import ValidationFailed
 from reclaim.kit.money import MAX_MINOR, check_currency
 
+
+def _currency(code: str) -> str:
+    # pydantic reports ValueError as a field error; a domain error would escape validation.
+    try:
+        return check_currency(code)
+    except ValidationFailed as exc:
+        raise ValueError(exc.message) from None
+
+
 MinorAmount = Annotated[int, Field(ge=0, le=MAX_MINOR, strict=True)]
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(check_currency)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 MAX_ORDER_QUANTITY = 100_000
 
 

@@ -31,7 +31,8 @@ def new_return_number(token: bytes | None = None) -> str:
 def normalise_return_number(text: str) -> str:
     """What a person typed or a scanner read, in the canonical form (case, spacing, O→0)."""
     cleaned = text.strip().upper().replace(" ", "").replace("-", "")
-    cleaned = cleaned.removeprefix("RMA")
+    if len(cleaned) == len(NUMBER_PREFIX) - 1 + _NUMBER_CHARS:
+        cleaned = cleaned.removeprefix(NUMBER_PREFIX.rstrip("-"))
     cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != _NUMBER_CHARS or any(c not in _ALPHABET for c in cleaned):
         raise ValidationFailed(f"{text!r} is not a return number (like RMA-7KQ3X-M9P2D).")

@@ -73,7 +73,7 @@ async def create_return(
     order = await session.scalar(
         select(Order)
         .where(Order.external_id == data.order_id)
-        .options(selectinload(Order.lines))
+        .options(selectinload(Order.lines).selectinload(OrderLine.product))
         .execution_options(populate_existing=True)
     )
     if order is None:
@@ -85,7 +85,10 @@ async def create_return(
     ]
     rules.check_requested_lines(
         requested,
-        [rules.LineStock(ref, ol.quantity, ol.returned_quantity) for ref, ol in by_ref.items()],
+        [
+            rules.LineStock(ref, ol.quantity, ol.returned_quantity, ol.product.returnable)
+            for ref, ol in by_ref.items()
+        ],
     )
     for line in data.lines:
         await _hold_units(session, by_ref[line.line_id], line.quantity)

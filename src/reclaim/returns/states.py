@@ -115,7 +115,8 @@ DONE: dict[Action, str] = {
 
 
 def can(action: Action, status: Status) -> bool:
-    return status in MOVES[action].sources
+    move = MOVES.get(action)
+    return move is not None and status in move.sources
 
 
 class Reason(StrEnum):
