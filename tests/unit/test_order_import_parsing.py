@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from reclaim.errors import ValidationFailed
 from reclaim.orders.importer import CSV_COLUMNS, parse_csv, parse_jsonl
 
 HEADER = "order_id,customer_email,currency,placed_at,delivered_at,line_id,sku,quantity,unit_price"

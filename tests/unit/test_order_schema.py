@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reclaim.errors import ValidationFailed
 from reclaim.kit.money import MAX_MINOR
 from reclaim.orders.schemas import MAX_ORDER_QUANTITY, OrderIn
 
