@@ -122,12 +122,16 @@ def json_type() -> Any:
 
 async def insert_ignoring_conflict(
     session: AsyncSession, model: type[Base], values: dict[str, Any], conflict: list[str]
-) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on either database: racing creators both succeed."""
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either database: racing creators both succeed.
+
+    True only for the one caller whose row was actually inserted.
+    """
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = session.get_bind().dialect.name
     insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
+    result = await session.execute(
         insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

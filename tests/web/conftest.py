@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -31,8 +32,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(db_url: str) -> Iterator[LiveServer]:
-    settings = Settings(database_url=db_url, db_pool_size=10)
+def server_overrides() -> dict[str, Any]:
+    """Extra settings for the test server; a test overrides it with
+    ``@pytest.mark.parametrize("server_overrides", [{...}])``."""
+    return {}
+
+
+@pytest.fixture
+def live_server(db_url: str, server_overrides: dict[str, Any]) -> Iterator[LiveServer]:
+    settings = Settings(database_url=db_url, db_pool_size=10, **server_overrides)
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

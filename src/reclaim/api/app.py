@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_js_url="/static/swagger/swagger-ui-bundle.js",
             swagger_css_url="/static/swagger/swagger-ui.css",
             swagger_favicon_url="/static/swagger/favicon.png",
+            # Else Swagger UI fetches a badge from validator.swagger.io, sending it our spec's URL.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     return app

@@ -120,9 +120,11 @@ async def run_idempotent(
     api_key: ApiKey,
     work: Work,
     *,
-    lock_seconds: int = 60,
+    lock_seconds: int | None = None,
 ) -> Response:
     """Run ``work`` in one transaction, at most once per idempotency key."""
+    if lock_seconds is None:  # the operator's setting, RECLAIM_IDEMPOTENCY_LOCK_SECONDS
+        lock_seconds = int(request.app.state.settings.idempotency_lock_seconds)
     key = request.headers.get(HEADER)
     claim: Claim | None = None
     if key is not None:

@@ -52,14 +52,15 @@ def problem(
     detail: str,
     *,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    # Extensions come first so that a detail named like a member (``status``) can't replace it.
     body = {
+        **(extra or {}),
         "type": f"urn:reclaim:problem:{code.replace('_', '-')}",
         "title": TITLE.get(status, "Error"),
         "status": status,
         "detail": detail,
-        **extra,
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
@@ -68,7 +69,7 @@ async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.ReclaimError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem(status, exc.code, exc.message, headers=headers, **exc.details)
+    return problem(status, exc.code, exc.message, headers=headers, extra=exc.details)
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -89,7 +90,7 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         422,
         "validation_failed",
         "Some fields are missing or invalid; see errors.",
-        errors=_field_errors(exc),
+        extra={"errors": _field_errors(exc)},
     )
 
 

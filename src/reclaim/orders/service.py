@@ -67,9 +67,10 @@ async def upsert_order(session: AsyncSession, data: OrderIn) -> UpsertResult:
         "ship_lon": address.lon if address else None,
     }
     existing = await _locked_order(session, data.order_id)
-    created = existing is None
+    created = False
     if existing is None:
-        await insert_ignoring_conflict(
+        # A racing upsert may insert it first; only the one whose insert took says "created".
+        created = await insert_ignoring_conflict(
             session, Order, {"external_id": data.order_id, **header}, ["external_id"]
         )
         existing = await _locked_order(session, data.order_id)
@@ -121,7 +122,8 @@ async def _sync_lines(session: AsyncSession, order: Order, data: OrderIn) -> Non
             line = found
         if item.quantity < line.returned_quantity:
             raise Conflict(
-                f"Order line {ref!r} already has {line.returned_quantity} returned; "
+                f"Order line {ref!r} of {order.external_id} already has "
+                f"{line.returned_quantity} returned; "
                 f"its quantity can't drop to {item.quantity}.",
                 line_ref=ref,
             )

@@ -189,7 +189,7 @@ def _check(ret: Return, action: Action, goes_to: Status | None = None) -> Status
     if current not in MOVES[action].sources or target not in TRANSITIONS[current]:
         raise InvalidTransition(
             f"A return that is {current.value.replace('_', ' ')} can't be {DONE[action]}.",
-            status=current.value,
+            current_status=current.value,
             action=action.value,
         )
     return target
@@ -209,11 +209,19 @@ def _move(
     _record(session, ret, action, current, actor, data or {})
 
 
+def _number(number: str) -> str:
+    """The canonical number; a text that can't be one names no return, like a wrong one."""
+    try:
+        return rules.normalise_return_number(number)
+    except ValidationFailed as exc:
+        raise NotFound(exc.message, number=number) from None
+
+
 async def load_for_change(session: AsyncSession, number: str) -> Return:
     """The return, locked against concurrent changes until the transaction ends."""
     ret = await session.scalar(
         select(Return)
-        .where(Return.number == rules.normalise_return_number(number))
+        .where(Return.number == _number(number))
         .options(selectinload(Return.lines).selectinload(ReturnLine.order_line))
         .with_for_update()
         .execution_options(populate_existing=True)
@@ -410,7 +418,7 @@ async def get_return(session: AsyncSession, number: str, *, with_events: bool = 
         options.append(selectinload(Return.events))
     ret = await session.scalar(
         select(Return)
-        .where(Return.number == rules.normalise_return_number(number))
+        .where(Return.number == _number(number))
         .options(*options)
         .execution_options(populate_existing=True)
     )
@@ -443,8 +451,12 @@ async def list_returns(
     if filters.order_id:
         query = query.join(Order).where(Order.external_id == filters.order_id)
     if after:
-        anchor = select(Return.id).where(Return.number == rules.normalise_return_number(after))
-        query = query.where(Return.id < anchor.scalar_subquery())
+        anchor = await session.scalar(
+            select(Return.id).where(Return.number == rules.normalise_return_number(after))
+        )
+        if anchor is None:  # else the page would be empty and the client think it had all
+            raise ValidationFailed(f"Unknown cursor {after!r}.", cursor=after)
+        query = query.where(Return.id < anchor)
     rows = list(await session.scalars(query))
     page, more = rows[:limit], len(rows) > limit
     return page, (page[-1].number if more and page else None)

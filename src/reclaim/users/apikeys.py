@@ -70,7 +70,14 @@ async def create_api_key(
 async def authenticate(session: AsyncSession, token: str) -> ApiKey:
     """The key a bearer token belongs to; every failure looks the same to the caller."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+    # Only a well-formed prefix reaches the database: PostgreSQL rejects a NUL byte with an
+    # error of its own, and a lone surrogate can't even be hashed.
+    if (
+        len(parts) != 3
+        or parts[0] != TOKEN_PREFIX
+        or not (parts[1].isascii() and parts[1].isalnum())
+        or not parts[2].isascii()
+    ):
         raise Unauthorized("Invalid API key.")
     key = await session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     candidate = _hash(parts[2])
