@@ -33,6 +33,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+READ_ONLY = "reclaim_read_only"
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets the 64-bit column.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -92,15 +94,21 @@ def _sqlite_engine(url: str, *, echo: bool) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that reads and then writes
-        # can fail with SQLITE_BUSY that no timeout can wait out.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that reads and then
+        # writes can fail with SQLITE_BUSY that no timeout can wait out. Readers don't need it,
+        # and under WAL they then never wait for a writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+def session_factory(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work; ``read_only`` ones are for lookups that never write."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=True)
 
 
 @asynccontextmanager

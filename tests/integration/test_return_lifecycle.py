@@ -358,6 +358,21 @@ async def test_returnless_approval_completes_straight_from_approved(sessions: Se
     assert await returned_quantity(sessions) == 2
 
 
+async def test_a_returnless_return_cannot_expire_since_nothing_is_due_back(
+    sessions: Sessions,
+) -> None:
+    number = await _return_in(sessions, "requested")
+    async with transaction(sessions) as session:
+        await returns.approve(session, number, actor(), returnless=True)
+
+    with pytest.raises(InvalidTransition, match="nothing to send back"):
+        async with transaction(sessions) as session:
+            await returns.expire(session, number, actor())
+
+    assert [e.action for e in await _events(sessions, number)] == ["create", "approve"]
+    assert await returned_quantity(sessions) == 2
+
+
 @pytest.mark.parametrize("state", ["rejected", "cancelled", "expired"])
 async def test_ended_return_releases_its_units_to_the_order(sessions: Sessions, state: str) -> None:
     await seed_order(sessions)

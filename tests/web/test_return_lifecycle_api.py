@@ -139,6 +139,33 @@ async def test_a_returnless_approval_refunds_without_the_item_coming_back(
     assert await returned_quantity(sessions) == 1
 
 
+@pytest.mark.parametrize("action", ["review", "approve", "cancel", "in-transit"])
+async def test_an_action_whose_fields_are_all_optional_needs_no_body(
+    client: httpx.AsyncClient, action: str
+) -> None:
+    await post_order(client)
+    number = (await post_return(client))["number"]
+    if action == "in-transit":
+        await act(client, number, "approve")
+
+    response = await client.post(f"/api/v1/returns/{number}/{action}")
+
+    assert response.status_code == 200, response.text
+    expected = {"review": "review", "approve": "approved", "cancel": "cancelled"}
+    assert response.json()["status"] == expected.get(action, "in_transit")
+
+
+@pytest.mark.parametrize("flag", ["yes", 1, "true"])
+async def test_returnless_must_be_a_real_boolean(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], flag: object
+) -> None:
+    await post_order(client)
+    number = (await post_return(client))["number"]
+    async with unchanged(sessions):
+        response = await client.post(f"/api/v1/returns/{number}/approve", json={"returnless": flag})
+        assert_problem(response, 422, "validation-failed")
+
+
 async def test_a_return_approved_without_returnless_cannot_complete_before_it_arrives(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

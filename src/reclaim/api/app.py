@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await upgrade_to_head(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.read_sessions = session_factory(engine, read_only=True)
         try:
             yield
         finally:

@@ -28,11 +28,17 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_read_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
+    return sessions
+
+
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+ReadSessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessions)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-async def read_session(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+async def read_session(sessions: ReadSessions) -> AsyncIterator[AsyncSession]:
     async with transaction(sessions) as session:
         yield session
 
@@ -42,7 +48,7 @@ ReadSession = Annotated[AsyncSession, Depends(read_session)]
 
 def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     async def _principal(
-        sessions: Sessions,
+        sessions: ReadSessions,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> ApiKey:
         if credentials is None:

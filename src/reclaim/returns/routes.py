@@ -85,11 +85,12 @@ async def get_return(number: str, session: ReadSession, _key: Reader) -> ReturnO
     return return_out(await service.get_return(session, number, with_events=True), with_events=True)
 
 
+# Bodies whose fields are all optional may be left out: POST …/approve alone approves.
 @router.post("/{number}/review", response_model=ReturnOut, summary="Send to staff review")
 async def send_to_review(
-    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+    number: str, request: Request, sessions: Sessions, key: Writer, data: ReasonIn | None = None
 ) -> Response:
-    why = data.reason or "Sent to review"
+    why = (data and data.reason) or "Sent to review"
     return await _change(
         request, sessions, key, number, lambda s, a: service.send_to_review(s, number, a, why)
     )
@@ -97,14 +98,15 @@ async def send_to_review(
 
 @router.post("/{number}/approve", response_model=ReturnOut, summary="Approve")
 async def approve(
-    number: str, data: ApproveIn, request: Request, sessions: Sessions, key: Writer
+    number: str, request: Request, sessions: Sessions, key: Writer, data: ApproveIn | None = None
 ) -> Response:
+    chosen = data or ApproveIn()
     return await _change(
         request,
         sessions,
         key,
         number,
-        lambda s, a: service.approve(s, number, a, returnless=data.returnless, note=data.note),
+        lambda s, a: service.approve(s, number, a, returnless=chosen.returnless, note=chosen.note),
     )
 
 
@@ -119,24 +121,26 @@ async def reject(
 
 @router.post("/{number}/cancel", response_model=ReturnOut, summary="Cancel before it ships")
 async def cancel(
-    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+    number: str, request: Request, sessions: Sessions, key: Writer, data: ReasonIn | None = None
 ) -> Response:
+    why = data.reason if data else None
     return await _change(
-        request, sessions, key, number, lambda s, a: service.cancel(s, number, a, data.reason)
+        request, sessions, key, number, lambda s, a: service.cancel(s, number, a, why)
     )
 
 
 @router.post("/{number}/in-transit", response_model=ReturnOut, summary="Handed to the carrier")
 async def mark_in_transit(
-    number: str, data: TransitIn, request: Request, sessions: Sessions, key: Writer
+    number: str, request: Request, sessions: Sessions, key: Writer, data: TransitIn | None = None
 ) -> Response:
+    chosen = data or TransitIn()
     return await _change(
         request,
         sessions,
         key,
         number,
         lambda s, a: service.mark_in_transit(
-            s, number, a, tracking_number=data.tracking_number, carrier=data.carrier
+            s, number, a, tracking_number=chosen.tracking_number, carrier=chosen.carrier
         ),
     )
 

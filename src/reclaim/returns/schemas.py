@@ -34,7 +34,9 @@ class ReasonIn(Strict):
 
 class ApproveIn(Strict):
     returnless: bool = Field(
-        default=False, description="Refund without the item coming back (method keep_item)"
+        default=False,
+        strict=True,
+        description="Refund without the item coming back (method keep_item)",
     )
     note: str | None = Field(default=None, max_length=2000)
 

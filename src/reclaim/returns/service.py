@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -93,7 +93,8 @@ async def create_return(
     for line in data.lines:
         await _hold_units(session, by_ref[line.line_id], line.quantity)
     ret = Return(
-        number=await _unused_number(session),
+        # 50 random bits: a clash is unlikely enough that the unique constraint alone guards it.
+        number=rules.new_return_number(),
         order_id=order.id,
         customer_id=order.customer_id,
         status=Status.REQUESTED,
@@ -144,14 +145,6 @@ async def _release_units(session: AsyncSession, order_line_id: int, quantity: in
             .values(returned_quantity=OrderLine.returned_quantity - quantity)
             .execution_options(synchronize_session=False)
         )
-
-
-async def _unused_number(session: AsyncSession) -> str:
-    for _ in range(5):
-        number = rules.new_return_number()
-        if not await session.scalar(select(exists().where(Return.number == number))):
-            return number
-    raise RuntimeError("five random return numbers in a row were taken")
 
 
 def _record(
@@ -258,9 +251,8 @@ async def approve(
 
 
 async def _end_holding(
-    session: AsyncSession, number: str, action: Action, actor: Actor, why: str | None
+    session: AsyncSession, ret: Return, action: Action, actor: Actor, why: str | None
 ) -> Return:
-    ret = await load_for_change(session, number)
     _move(session, ret, action, actor, {"reason": why} if why else {})
     assert ret.status in RELEASED
     ret.status_reason = why
@@ -272,15 +264,22 @@ async def _end_holding(
 async def reject(session: AsyncSession, number: str, actor: Actor, why: str | None) -> Return:
     if not why:
         raise ValidationFailed("Say why the return is rejected: the shopper is told.")
-    return await _end_holding(session, number, Action.REJECT, actor, why)
+    return await _end_holding(
+        session, await load_for_change(session, number), Action.REJECT, actor, why
+    )
 
 
 async def cancel(session: AsyncSession, number: str, actor: Actor, why: str | None) -> Return:
-    return await _end_holding(session, number, Action.CANCEL, actor, why)
+    return await _end_holding(
+        session, await load_for_change(session, number), Action.CANCEL, actor, why
+    )
 
 
 async def expire(session: AsyncSession, number: str, actor: Actor) -> Return:
-    return await _end_holding(session, number, Action.EXPIRE, actor, "Not sent back in time.")
+    ret = await load_for_change(session, number)
+    if ret.method == Method.KEEP_ITEM:
+        raise InvalidTransition("A returnless return has nothing to send back, so it can't expire.")
+    return await _end_holding(session, ret, Action.EXPIRE, actor, "Not sent back in time.")
 
 
 async def mark_in_transit(
@@ -417,10 +416,7 @@ async def get_return(session: AsyncSession, number: str, *, with_events: bool = 
     if with_events:
         options.append(selectinload(Return.events))
     ret = await session.scalar(
-        select(Return)
-        .where(Return.number == _number(number))
-        .options(*options)
-        .execution_options(populate_existing=True)
+        select(Return).where(Return.number == _number(number)).options(*options)
     )
     if ret is None:
         raise NotFound(f"No return {number!r}.", number=number)
