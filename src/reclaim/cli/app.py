@@ -97,9 +97,8 @@ def returns_show(number: Annotated[str, typer.Argument(help="RMA number")]) -> N
 
     async def _show(sessions: async_sessionmaker[AsyncSession]) -> None:
         async with transaction(sessions) as session:
-            view = return_out(
-                await returns.get_return(session, number, with_events=True), with_events=True
-            )
+            ret = await returns.get_return(session, number, with_events=True)
+            view = return_out(ret, ret.events)
         console.print(
             f"[bold]{view.number}[/]  order {view.order_id}  [cyan]{view.status}[/]"
             f"  method {view.method.value}"

@@ -37,9 +37,9 @@ def _actor(key: ApiKey) -> service.Actor:
     return service.Actor(f"api:{key.prefix}", utcnow())
 
 
-async def _shown(session: AsyncSession, number: str) -> ReturnOut:
-    await session.flush()
-    return return_out(await service.get_return(session, number, with_events=True), with_events=True)
+async def _shown(session: AsyncSession, ret: Return) -> ReturnOut:
+    """The return just changed, from what the transaction already holds plus its timeline."""
+    return return_out(ret, await service.timeline(session, ret))
 
 
 async def _change(
@@ -47,7 +47,7 @@ async def _change(
 ) -> Response:
     async def work(session: AsyncSession) -> tuple[int, ReturnOut]:
         ret = await change(session, _actor(key))
-        return 200, await _shown(session, ret.number)
+        return 200, await _shown(session, ret)
 
     return await run_idempotent(request, sessions, key, work)
 
@@ -60,7 +60,7 @@ async def create_return(
         ret = await service.create_return(
             session, data, _actor(key), window_days=settings.return_window_days
         )
-        return 201, await _shown(session, ret.number)
+        return 201, await _shown(session, ret)
 
     return await run_idempotent(request, sessions, key, work)
 
@@ -82,7 +82,8 @@ async def list_returns(
 
 @router.get("/{number}", response_model=ReturnOut, summary="A return with its timeline")
 async def get_return(number: str, session: ReadSession, _key: Reader) -> ReturnOut:
-    return return_out(await service.get_return(session, number, with_events=True), with_events=True)
+    ret = await service.get_return(session, number, with_events=True)
+    return return_out(ret, ret.events)
 
 
 # Bodies whose fields are all optional may be left out: POST …/approve alone approves.

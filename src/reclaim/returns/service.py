@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from reclaim.errors import InvalidTransition, NotFound, QuantityExceeded, ValidationFailed
 from reclaim.notifications.outbox import enqueue
@@ -73,7 +73,7 @@ async def create_return(
     order = await session.scalar(
         select(Order)
         .where(Order.external_id == data.order_id)
-        .options(selectinload(Order.lines).selectinload(OrderLine.product))
+        .options(selectinload(Order.lines).joinedload(OrderLine.product, innerjoin=True))
         .execution_options(populate_existing=True)
     )
     if order is None:
@@ -95,7 +95,7 @@ async def create_return(
     ret = Return(
         # 50 random bits: a clash is unlikely enough that the unique constraint alone guards it.
         number=rules.new_return_number(),
-        order_id=order.id,
+        order=order,
         customer_id=order.customer_id,
         status=Status.REQUESTED,
         method=data.method,
@@ -106,7 +106,7 @@ async def create_return(
     )
     ret.lines = [
         ReturnLine(
-            order_line_id=by_ref[line.line_id].id,
+            order_line=by_ref[line.line_id],
             quantity=line.quantity,
             reason=line.reason,
             comment=line.comment,
@@ -215,8 +215,11 @@ async def load_for_change(session: AsyncSession, number: str) -> Return:
     ret = await session.scalar(
         select(Return)
         .where(Return.number == _number(number))
-        .options(selectinload(Return.lines).selectinload(ReturnLine.order_line))
-        .with_for_update()
+        .options(
+            selectinload(Return.lines).selectinload(ReturnLine.order_line),
+            joinedload(Return.order, innerjoin=True),
+        )
+        .with_for_update(of=Return)
         .execution_options(populate_existing=True)
     )
     if ret is None:
@@ -406,6 +409,16 @@ async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
                 session, line.order_line_id, line.quantity - line.received_quantity
             )
     return ret
+
+
+async def timeline(session: AsyncSession, ret: Return) -> list[ReturnEvent]:
+    """The return's events, oldest first, including those this transaction just added."""
+    await session.flush()
+    return list(
+        await session.scalars(
+            select(ReturnEvent).where(ReturnEvent.return_id == ret.id).order_by(ReturnEvent.id)
+        )
+    )
 
 
 async def get_return(session: AsyncSession, number: str, *, with_events: bool = False) -> Return:

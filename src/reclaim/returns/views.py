@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from reclaim.returns.models import Return
+from collections.abc import Sequence
+
+from reclaim.returns.models import Return, ReturnEvent
 from reclaim.returns.schemas import ReturnEventOut, ReturnLineOut, ReturnOut
 from reclaim.returns.states import FAULT, Disposition, Grade, Method, Reason, Resolution
 
 
-def return_out(ret: Return, *, with_events: bool = False) -> ReturnOut:
+def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> ReturnOut:
+    """The return as shown; with its timeline when ``events`` are given."""
     return ReturnOut(
         number=ret.number,
         order_id=ret.order.external_id,
@@ -42,8 +45,8 @@ def return_out(ret: Return, *, with_events: bool = False) -> ReturnOut:
                 at=event.at,
                 data=event.data,
             )
-            for event in ret.events
+            for event in events
         ]
-        if with_events
+        if events is not None
         else None,
     )
