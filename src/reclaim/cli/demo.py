@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, database, run
-from reclaim.cli.simulate import print_summary
+from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
 from reclaim.orders.models import Order
-from reclaim.simulation.runner import SimulationConfig, run_simulation
+from reclaim.simulation.runner import SimulationConfig
 from reclaim.users.apikeys import IssuedKey, create_api_key
 from reclaim.users.models import ApiKey
 
@@ -39,7 +39,7 @@ def demo(
                 console.print(f"The database already holds {orders:,} orders; not seeding again.")
             else:
                 console.print(f"Seeding the demo merchant: {days} days of orders and returns…")
-                print_summary(await run_simulation(sessions, config), config)
+                print_summary(await simulate_with_progress(sessions, config), config)
             return await _fresh_demo_key(sessions)
 
     key = run(_main())

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, database, run
 from reclaim.config import get_settings
@@ -37,22 +38,28 @@ def simulate(
 
     async def _main() -> Summary:
         async with database() as sessions:
-            columns = (
-                TextColumn("[bold]Simulating[/] {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("days"),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task("", total=days)
-
-                def on_day(day: date) -> None:
-                    progress.update(task, advance=1, description=f"{day:%d %b %Y}")
-
-                return await run_simulation(sessions, config, on_day=on_day)
+            return await simulate_with_progress(sessions, config)
 
     print_summary(run(_main()), config)
+
+
+async def simulate_with_progress(
+    sessions: async_sessionmaker[AsyncSession], config: SimulationConfig
+) -> Summary:
+    columns = (
+        TextColumn("[bold]Simulating[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("", total=config.days)
+
+        def on_day(day: date) -> None:
+            progress.update(task, advance=1, description=f"{day:%d %b %Y}")
+
+        return await run_simulation(sessions, config, on_day=on_day)
 
 
 def print_summary(summary: Summary, config: SimulationConfig) -> None:
