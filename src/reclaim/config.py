@@ -18,8 +18,6 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'reclaim.db'}",
         description="SQLAlchemy async URL; SQLite (aiosqlite) or PostgreSQL (asyncpg).",
     )
-    merchant_name: str = "Demo Merchant"
-    default_currency: str = "USD"
     return_window_days: int = Field(default=30, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -34,11 +32,6 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, url: str) -> str:
         return normalise_database_url(url)
-
-    @field_validator("default_currency")
-    @classmethod
-    def _currency_upper(cls, code: str) -> str:
-        return code.upper()
 
 
 def normalise_database_url(url: str) -> str:
