@@ -101,6 +101,9 @@ async def test_revoking_an_unknown_prefix_is_not_found(sessions: Sessions) -> No
 )
 async def test_forged_token_is_unauthorized(sessions: Sessions, forge: str) -> None:
     issued = await seed_api_key(sessions)
+    # A hex prefix may be all digits (about 1 in 40), and then has no case to change.
+    while forge == "prefix_case_changed" and issued.prefix.upper() == issued.prefix:
+        issued = await seed_api_key(sessions)
     other = await seed_api_key(sessions)
     _, prefix, secret = issued.token.split("_", 2)
     token = {

@@ -93,6 +93,23 @@ async def test_the_openapi_document_says_money_and_quantities_are_integers(
     assert schemas["OrderIn"]["additionalProperties"] is False
 
 
+async def test_the_openapi_document_describes_errors_as_problem_documents(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    problem = "#/components/schemas/Problem"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+            if path != "/api/v1/health":
+                assert {"401", "403", "422"} <= set(errors), (method, path)
+            for status, response in errors.items():
+                content = response["content"]
+                assert list(content) == ["application/problem+json"], (method, path, status)
+                assert content["application/problem+json"]["schema"]["$ref"] == problem
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
 async def test_the_docs_page_loads_every_asset_from_this_server(
     live_server: LiveServer,
 ) -> None:

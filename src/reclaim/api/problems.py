@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reclaim import errors
@@ -37,6 +38,51 @@ TITLE = {
     422: "Request cannot be processed",
     429: "Too many requests",
 }
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; a domain error adds members of its own (``line_ref``…)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+MEANING = {
+    400: "The body is not valid JSON",
+    401: "No valid API key",
+    403: "The API key lacks the scope this needs",
+    404: "No such order or return",
+    409: "Clashes with the current state: a move the lifecycle forbids, or an idempotency key "
+    "whose first request is still running",
+    422: "Invalid fields, or a request the rules refuse (over-return, window closed, "
+    "idempotency key reused with another body)",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems an operation can answer with."""
+    return {status: {"model": Problem, "description": MEANING[status]} for status in statuses}
+
+
+def as_problem_media(schema: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are sent as problem+json; FastAPI documents every model as JSON."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[:1] in "45" and "application/json" in content:
+                    response["content"] = {PROBLEM_TYPE: content["application/json"]}
+    return schema
 
 
 def status_for(exc: errors.ReclaimError) -> int:

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reclaim.api.deps import ReadSession, Sessions, require
 from reclaim.api.idempotency import run_idempotent
+from reclaim.api.problems import documented
 from reclaim.orders import service
 from reclaim.orders.models import Order
-from reclaim.orders.schemas import OrderIn, OrderLineOut, OrderOut
+from reclaim.orders.schemas import WITHOUT_NUL, OrderIn, OrderLineOut, OrderOut
 from reclaim.users.apikeys import Scope
 from reclaim.users.models import ApiKey
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], responses=documented(401, 403, 422))
 
 
 def order_out(order: Order, customer_email: str) -> OrderOut:
@@ -45,7 +46,10 @@ def order_out(order: Order, customer_email: str) -> OrderOut:
     status_code=201,
     response_model=OrderOut,
     summary="Create or update an order by the shop's order number",
-    responses={200: {"model": OrderOut, "description": "An existing order was updated"}},
+    responses={
+        200: {"model": OrderOut, "description": "An existing order was updated"},
+        **documented(400, 409),
+    },
 )
 async def upsert_order(
     data: OrderIn,
@@ -61,9 +65,14 @@ async def upsert_order(
     return await run_idempotent(request, sessions, key, work)
 
 
-@router.get("/{order_id}", response_model=OrderOut, summary="An order with its lines")
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="An order with its lines",
+    responses=documented(404),
+)
 async def get_order(
-    order_id: str,
+    order_id: Annotated[str, Path(pattern=WITHOUT_NUL)],
     session: ReadSession,
     _key: Annotated[ApiKey, Depends(require(Scope.ORDERS_READ))],
 ) -> OrderOut:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.functional_validators import AfterValidator
 
 from reclaim.errors import ValidationFailed
@@ -23,10 +31,46 @@ def _currency(code: str) -> str:
 MinorAmount = Annotated[int, Field(ge=0, le=MAX_MINOR, strict=True)]
 Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 MAX_ORDER_QUANTITY = 100_000
+# A timestamp must be storable in UTC and leave room for return windows after it.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _timestamp(moment: datetime) -> datetime:
+    try:
+        in_range = EARLIEST <= moment.astimezone(UTC) < LATEST
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is in year 0 in UTC
+        in_range = False
+    if not in_range:
+        raise ValueError("must be between 1970-01-01 and 9999-01-01 (UTC)")
+    return moment
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_timestamp)]
+
+
+# PostgreSQL can't store U+0000 in text or JSON; refused up front, on every database alike.
+WITHOUT_NUL = r"^[^\x00]*$"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _without_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return value
 
 
 class CustomerIn(Strict):
@@ -76,8 +120,8 @@ class OrderIn(Strict):
     order_id: str = Field(min_length=1, max_length=64, description="The shop's order number")
     customer: CustomerIn
     currency: Currency
-    placed_at: AwareDatetime
-    delivered_at: AwareDatetime | None = None
+    placed_at: Timestamp
+    delivered_at: Timestamp | None = None
     shipping_minor: MinorAmount = 0
     discount_minor: MinorAmount = Field(default=0, description="Order-level discount")
     shipping_address: AddressIn | None = None

@@ -8,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reclaim.api.deps import AppSettings, ReadSession, Sessions, require
 from reclaim.api.idempotency import run_idempotent
+from reclaim.api.problems import documented
 from reclaim.kit.clock import utcnow
+from reclaim.orders.schemas import WITHOUT_NUL
 from reclaim.returns import service
 from reclaim.returns.models import Return
 from reclaim.returns.schemas import (
@@ -17,6 +19,7 @@ from reclaim.returns.schemas import (
     InspectIn,
     ReasonIn,
     ReceiveIn,
+    RejectIn,
     ReturnIn,
     ReturnOut,
     ReturnPage,
@@ -27,7 +30,8 @@ from reclaim.returns.views import return_out
 from reclaim.users.apikeys import Scope
 from reclaim.users.models import ApiKey
 
-router = APIRouter(prefix="/returns", tags=["returns"])
+router = APIRouter(prefix="/returns", tags=["returns"], responses=documented(401, 403, 422))
+CHANGE_ERRORS = documented(400, 404, 409)
 Writer = Annotated[ApiKey, Depends(require(Scope.RETURNS_WRITE))]
 Reader = Annotated[ApiKey, Depends(require(Scope.RETURNS_READ))]
 Change = Callable[[AsyncSession, service.Actor], Awaitable[Return]]
@@ -52,7 +56,13 @@ async def _change(
     return await run_idempotent(request, sessions, key, work)
 
 
-@router.post("", status_code=201, response_model=ReturnOut, summary="Start a return")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReturnOut,
+    summary="Start a return",
+    responses=CHANGE_ERRORS,
+)
 async def create_return(
     data: ReturnIn, request: Request, sessions: Sessions, settings: AppSettings, key: Writer
 ) -> Response:
@@ -70,7 +80,7 @@ async def list_returns(
     session: ReadSession,
     _key: Reader,
     status: Status | None = None,
-    order_id: Annotated[str | None, Query(max_length=64)] = None,
+    order_id: Annotated[str | None, Query(max_length=64, pattern=WITHOUT_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> ReturnPage:
@@ -80,14 +90,24 @@ async def list_returns(
     return ReturnPage(items=[return_out(ret) for ret in page], next_cursor=next_cursor)
 
 
-@router.get("/{number}", response_model=ReturnOut, summary="A return with its timeline")
+@router.get(
+    "/{number}",
+    response_model=ReturnOut,
+    summary="A return with its timeline",
+    responses=documented(404),
+)
 async def get_return(number: str, session: ReadSession, _key: Reader) -> ReturnOut:
     ret = await service.get_return(session, number, with_events=True)
     return return_out(ret, ret.events)
 
 
 # Bodies whose fields are all optional may be left out: POST …/approve alone approves.
-@router.post("/{number}/review", response_model=ReturnOut, summary="Send to staff review")
+@router.post(
+    "/{number}/review",
+    response_model=ReturnOut,
+    summary="Send to staff review",
+    responses=CHANGE_ERRORS,
+)
 async def send_to_review(
     number: str, request: Request, sessions: Sessions, key: Writer, data: ReasonIn | None = None
 ) -> Response:
@@ -97,7 +117,12 @@ async def send_to_review(
     )
 
 
-@router.post("/{number}/approve", response_model=ReturnOut, summary="Approve")
+@router.post(
+    "/{number}/approve",
+    response_model=ReturnOut,
+    summary="Approve",
+    responses=CHANGE_ERRORS,
+)
 async def approve(
     number: str, request: Request, sessions: Sessions, key: Writer, data: ApproveIn | None = None
 ) -> Response:
@@ -111,16 +136,26 @@ async def approve(
     )
 
 
-@router.post("/{number}/reject", response_model=ReturnOut, summary="Reject, saying why")
+@router.post(
+    "/{number}/reject",
+    response_model=ReturnOut,
+    summary="Reject, saying why",
+    responses=CHANGE_ERRORS,
+)
 async def reject(
-    number: str, data: ReasonIn, request: Request, sessions: Sessions, key: Writer
+    number: str, data: RejectIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
     return await _change(
         request, sessions, key, number, lambda s, a: service.reject(s, number, a, data.reason)
     )
 
 
-@router.post("/{number}/cancel", response_model=ReturnOut, summary="Cancel before it ships")
+@router.post(
+    "/{number}/cancel",
+    response_model=ReturnOut,
+    summary="Cancel before it ships",
+    responses=CHANGE_ERRORS,
+)
 async def cancel(
     number: str, request: Request, sessions: Sessions, key: Writer, data: ReasonIn | None = None
 ) -> Response:
@@ -130,7 +165,12 @@ async def cancel(
     )
 
 
-@router.post("/{number}/in-transit", response_model=ReturnOut, summary="Handed to the carrier")
+@router.post(
+    "/{number}/in-transit",
+    response_model=ReturnOut,
+    summary="Handed to the carrier",
+    responses=CHANGE_ERRORS,
+)
 async def mark_in_transit(
     number: str, request: Request, sessions: Sessions, key: Writer, data: TransitIn | None = None
 ) -> Response:
@@ -146,7 +186,12 @@ async def mark_in_transit(
     )
 
 
-@router.post("/{number}/receive", response_model=ReturnOut, summary="Receive units per line")
+@router.post(
+    "/{number}/receive",
+    response_model=ReturnOut,
+    summary="Receive units per line",
+    responses=CHANGE_ERRORS,
+)
 async def receive(
     number: str, data: ReceiveIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
@@ -155,7 +200,12 @@ async def receive(
     )
 
 
-@router.post("/{number}/inspect", response_model=ReturnOut, summary="Grade received lines")
+@router.post(
+    "/{number}/inspect",
+    response_model=ReturnOut,
+    summary="Grade received lines",
+    responses=CHANGE_ERRORS,
+)
 async def inspect(
     number: str, data: InspectIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
@@ -164,7 +214,12 @@ async def inspect(
     )
 
 
-@router.post("/{number}/disposition", response_model=ReturnOut, summary="Route graded lines")
+@router.post(
+    "/{number}/disposition",
+    response_model=ReturnOut,
+    summary="Route graded lines",
+    responses=CHANGE_ERRORS,
+)
 async def disposition(
     number: str, data: DispositionIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
@@ -173,7 +228,12 @@ async def disposition(
     )
 
 
-@router.post("/{number}/complete", response_model=ReturnOut, summary="Close the return")
+@router.post(
+    "/{number}/complete",
+    response_model=ReturnOut,
+    summary="Close the return",
+    responses=CHANGE_ERRORS,
+)
 async def complete(number: str, request: Request, sessions: Sessions, key: Writer) -> Response:
     return await _change(
         request, sessions, key, number, lambda s, a: service.complete(s, number, a)

@@ -32,6 +32,10 @@ class ReasonIn(Strict):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class RejectIn(Strict):
+    reason: str = Field(min_length=1, max_length=2000, description="Told to the shopper")
+
+
 class ApproveIn(Strict):
     returnless: bool = Field(
         default=False,
