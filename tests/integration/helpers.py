@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner, Result
 
 from reclaim.cli.app import app
 from reclaim.db import transaction
+from tests.conftest import PG_ENV, _pg_admin, _pg_server_url, _skip_pg
 
 
 async def scalar(sessions: async_sessionmaker[AsyncSession], sql: str, **params: Any) -> Any:
@@ -54,3 +60,30 @@ async def run_cli(*args: str) -> Result:
         return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
     return await asyncio.to_thread(invoke)
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of the Rich tables a command printed, as lists of cell texts."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.startswith("│")
+    ]
+
+
+@contextmanager
+def unmigrated_database(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of a database no migration has touched (``db_url`` is cloned at head)."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'fresh' / 'reclaim.db'}"
+        return
+    server = _pg_server_url()
+    if server is None:
+        _skip_pg(f"{PG_ENV} is not set")
+    assert server is not None  # _skip_pg skipped or failed the test
+    name = f"reclaim_e_{uuid.uuid4().hex[:12]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
