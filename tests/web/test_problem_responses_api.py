@@ -80,11 +80,6 @@ async def test_an_unknown_route_is_a_404_problem(
             "PATCH",
             "/api/v1/returns",
             {"GET", "POST"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Starlette's Allow names only the first route on the path (GET and POST "
-                "are two routes); RFC 9110 wants every method the resource supports",
-            ),
         ),
         ("DELETE", "/api/v1/returns/{number}", {"GET"}),
         ("GET", "/api/v1/returns/{number}/approve", {"POST"}),

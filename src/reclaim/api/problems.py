@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
@@ -140,8 +141,23 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(paths: dict[str, dict[str, Any]], path: str) -> set[str]:
+    """Every method the API documents for the path, whichever route would have matched."""
+    for template, operations in paths.items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            return {method.upper() for method in operations}
+    return set()
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else TITLE.get(exc.status_code, "Error")
     code = TITLE.get(exc.status_code, "error").lower().replace(" ", "_")
-    return problem(exc.status_code, code, detail, headers=dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route on the path; GET and POST /returns are two.
+        documented = allowed_methods(request.app.openapi()["paths"], request.url.path)
+        if documented:
+            headers["Allow"] = ", ".join(sorted(documented))
+    return problem(exc.status_code, code, detail, headers=headers or None)
