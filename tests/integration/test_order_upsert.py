@@ -12,7 +12,8 @@ from reclaim.db import transaction
 from reclaim.errors import Conflict
 from reclaim.orders.schemas import OrderIn
 from reclaim.orders.service import UpsertResult, get_order, upsert_order
-from tests.factories import order_payload, seed_order, seed_return
+from reclaim.returns import service as returns
+from tests.factories import actor, order_payload, seed_order, seed_return
 from tests.integration.helpers import rows, table_counts
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -99,7 +100,14 @@ async def test_orders_of_one_customer_share_the_customer_and_products(sessions: 
 
 @pytest.mark.parametrize(
     "change",
-    ["quantity_below_returned", "remove_line_with_returns", "change_currency"],
+    [
+        "quantity_below_returned",
+        "remove_line_with_returns",
+        "change_currency",
+        "change_sku",
+        "change_price",
+        "change_discount",
+    ],
 )
 async def test_update_that_would_break_a_return_is_refused_and_changes_nothing(
     sessions: Sessions, change: str
@@ -115,12 +123,61 @@ async def test_update_that_would_break_a_return_is_refused_and_changes_nothing(
         payload["lines"][0]["quantity"] = 1
     elif change == "remove_line_with_returns":
         payload["lines"] = payload["lines"][1:]
+    elif change == "change_sku":
+        payload["lines"][0]["sku"] = "LAPTOP-X"
+    elif change == "change_price":
+        payload["lines"][0]["unit_price_minor"] = 250_000
+    elif change == "change_discount":
+        payload["lines"][0]["discount_minor"] = 100
     else:
         payload["currency"] = "EUR"
     with pytest.raises(Conflict):
         await _upsert(sessions, payload)
 
     assert await _order_state(sessions) == before
+
+
+async def test_a_line_whose_return_was_cancelled_still_cannot_be_removed(
+    sessions: Sessions,
+) -> None:
+    # The cancelled return still shows the line in its history, so the line must stay.
+    await seed_order(sessions, quantity=3)
+    number = await seed_return(sessions, quantity=2)
+    async with transaction(sessions) as session:
+        await returns.cancel(session, number, actor(), "Changed my mind")
+    before = await _order_state(sessions)
+
+    payload = order_payload(quantity=3)
+    payload["lines"] = payload["lines"][1:]
+    with pytest.raises(Conflict, match="can't be removed"):
+        await _upsert(sessions, payload)
+
+    assert await _order_state(sessions) == before
+
+
+async def test_concurrent_orders_sharing_skus_in_opposite_order_all_succeed(
+    sessions: Sessions,
+) -> None:
+    def lines(skus: list[str], price: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "line_id": str(i),
+                "sku": sku,
+                "quantity": 1,
+                "unit_price_minor": price,
+                "product": {"name": sku, "price_minor": price},
+            }
+            for i, sku in enumerate(skus, start=1)
+        ]
+
+    skus = ["SKU-A", "SKU-B", "SKU-C", "SKU-D"]
+    payloads = [
+        order_payload(f"P{i}", lines=lines(skus if i % 2 else skus[::-1], 1000 + i))
+        for i in range(8)
+    ]
+    results = await asyncio.gather(*(_upsert(sessions, p) for p in payloads))
+
+    assert all(result.created for result in results)
 
 
 async def test_quantity_may_drop_to_exactly_what_is_returned(sessions: Sessions) -> None:

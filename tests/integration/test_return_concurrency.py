@@ -188,3 +188,32 @@ async def test_concurrent_receipts_never_count_more_units_than_expected(
 
 def _one_line(quantity: int) -> list[dict[str, Any]]:
     return order_payload(quantity=quantity)["lines"][:1]
+
+
+async def test_returns_listing_lines_in_opposite_orders_never_deadlock(
+    sessions: Sessions,
+) -> None:
+    # Without one lock order, two returns holding lines 1→2 and 2→1 deadlock on PostgreSQL.
+    await seed_order(sessions, quantity=40)
+    forwards = ["1", "2"]
+
+    async def create(refs: list[str]) -> None:
+        payload = {
+            "order_id": "1001",
+            "lines": [{"line_id": ref, "quantity": 1, "reason": "too_small"} for ref in refs],
+        }
+        async with transaction(sessions) as session:
+            await returns.create_return(
+                session, ReturnIn.model_validate(payload), actor(), window_days=30
+            )
+
+    outcomes = await asyncio.gather(
+        *(create(forwards if i % 2 else forwards[::-1]) for i in range(20)),
+        return_exceptions=True,
+    )
+
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    # Line 2 has one unit: one return gets it, the rest are refused for quantity, none for a
+    # deadlock.
+    assert all(isinstance(o, QuantityExceeded) for o in refused), refused
+    assert len(refused) == 19

@@ -402,3 +402,22 @@ async def test_completion_with_units_missing_releases_the_unreceived_units(
     assert await returned_quantity(sessions) == 1
     await seed_return(sessions, quantity=1)
     assert await returned_quantity(sessions) == 2
+
+
+async def test_an_inspectors_notes_are_kept_in_the_timeline(sessions: Sessions) -> None:
+    number = await _return_in(sessions, "approved")
+    async with transaction(sessions) as session:
+        await returns.receive(
+            session,
+            number,
+            ReceiveIn.model_validate({"lines": [{"line_id": "1", "quantity": 2}]}),
+            actor(),
+        )
+    inspect = InspectIn.model_validate(
+        {"lines": [{"line_id": "1", "grade": "good", "note": "scuffed left side"}]}
+    )
+    async with transaction(sessions) as session:
+        await returns.inspect(session, number, inspect, actor())
+
+    event = (await _events(sessions, number))[-1]
+    assert event.data == {"grades": {"1": "good"}, "notes": {"1": "scuffed left side"}}

@@ -312,3 +312,14 @@ def test_completion_is_possible_once_every_arrived_line_has_a_disposition() -> N
 
 def test_graded_is_not_enough_to_complete() -> None:
     assert not ready_to_complete([_line(2, graded=True)])
+
+
+def test_an_order_delivered_in_the_future_is_not_returnable_yet() -> None:
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    with pytest.raises(NotReturnable, match="hasn't been delivered yet"):
+        check_window(now + timedelta(days=2), now, 30)
+
+
+def test_a_window_past_the_end_of_the_calendar_never_closes() -> None:
+    delivered = datetime(9998, 12, 1, tzinfo=UTC)
+    check_window(delivered, delivered + timedelta(days=1), 3650)

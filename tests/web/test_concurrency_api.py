@@ -165,3 +165,30 @@ async def _wait_for_claim(sessions: async_sessionmaker[AsyncSession]) -> Idempot
             return found
         await asyncio.sleep(0.02)
     raise AssertionError("the request never claimed its key")
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("server_overrides", [{"idempotency_lock_seconds": 1}])
+async def test_a_request_that_outlives_its_key_lock_yields_to_the_retry_that_took_it_over(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # The first request stalls past its lock; a retry takes the key over. Both then finish,
+    # and one key must still have done the work once.
+    await post_order(client, quantity=3)
+    payload = return_payload()
+    headers = {"Idempotency-Key": "outlived"}
+    async with sessions() as blocker, blocker.begin():
+        await blocker.execute(text("SELECT id FROM order_lines FOR UPDATE"))
+        first = asyncio.create_task(client.post(RETURNS, json=payload, headers=headers))
+        await _wait_for_claim(sessions)
+        await asyncio.sleep(1.5)
+        retry = asyncio.create_task(client.post(RETURNS, json=payload, headers=headers))
+        await asyncio.sleep(0.5)
+
+    answers = await asyncio.wait_for(asyncio.gather(first, retry), timeout=30)
+    assert sorted(a.status_code for a in answers) == [201, 409], [a.text for a in answers]
+    assert await count(sessions, "returns") == 1
+    assert await returned_quantity(sessions) == 1
+    created = next(a for a in answers if a.status_code == 201)
+    replay = await client.post(RETURNS, json=payload, headers=headers)
+    assert replay.content == created.content

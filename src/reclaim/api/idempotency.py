@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -43,7 +43,10 @@ class KeyReused(ValidationFailed):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """A key this request holds; ``lock`` is what proves it still does."""
+
     record_id: int
+    lock: datetime
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -66,7 +69,7 @@ async def _claim(
             )
             session.add(record)
             await session.flush()
-            return Claim(record.id)
+            return Claim(record.id, lock)
     except IntegrityError:
         pass
     async with transaction(sessions) as session:
@@ -98,7 +101,7 @@ async def _claim(
             .values(locked_until=lock)
         )
         if taken.rowcount == 1:  # type: ignore[attr-defined]
-            return Claim(existing.id)
+            return Claim(existing.id, lock)
     raise KeyInFlight(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
     )
@@ -110,6 +113,7 @@ async def _free(sessions: async_sessionmaker[AsyncSession], claim: Claim) -> Non
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.id == claim.record_id,
                 IdempotencyRecord.response_status.is_(None),
+                IdempotencyRecord.locked_until == claim.lock,
             )
         )
 
@@ -140,9 +144,13 @@ async def run_idempotent(
             status, model = await work(session)
             body = model.model_dump_json().encode()
             if claim is not None:
-                await session.execute(
+                stored = await session.execute(
                     update(IdempotencyRecord)
-                    .where(IdempotencyRecord.id == claim.record_id)
+                    .where(
+                        IdempotencyRecord.id == claim.record_id,
+                        IdempotencyRecord.response_status.is_(None),
+                        IdempotencyRecord.locked_until == claim.lock,
+                    )
                     .values(
                         response_status=status,
                         response_body=body,
@@ -150,6 +158,13 @@ async def run_idempotent(
                         locked_until=None,
                     )
                 )
+                if stored.rowcount != 1:  # type: ignore[attr-defined]
+                    # We outlived our lock and a retry took the key over: roll our work back
+                    # rather than let one key do the work twice.
+                    raise KeyInFlight(
+                        "This request took longer than its Idempotency-Key lock and a retry "
+                        "took the key over; the retry's answer stands.",
+                    )
     except BaseException:
         if claim is not None:
             await _free(sessions, claim)

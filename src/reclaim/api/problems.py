@@ -141,6 +141,16 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def server_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Even a failure of ours answers as a problem, and says nothing of our internals."""
+    return problem(
+        500,
+        "server_error",
+        "Something went wrong on our side and nothing was saved; retry the request "
+        "(with the same Idempotency-Key, if it had one).",
+    )
+
+
 def allowed_methods(paths: dict[str, dict[str, Any]], path: str) -> set[str]:
     """Every method the API documents for the path, whichever route would have matched."""
     for template, operations in paths.items():

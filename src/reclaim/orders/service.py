@@ -98,22 +98,55 @@ async def _locked_order(session: AsyncSession, external_id: str) -> Order | None
     )
 
 
+async def _lines_with_returns(session: AsyncSession, order: Order) -> set[int]:
+    # Any return line, even of a cancelled return, still points at its order line.
+    from reclaim.returns.models import ReturnLine
+
+    ids = [line.id for line in order.lines]
+    if not ids:
+        return set()
+    return set(
+        await session.scalars(
+            select(ReturnLine.order_line_id).where(ReturnLine.order_line_id.in_(ids)).distinct()
+        )
+    )
+
+
 async def _sync_lines(session: AsyncSession, order: Order, data: OrderIn) -> None:
     current = {line.line_ref: line for line in order.lines}
     incoming = dict(zip(data.line_refs(), data.lines, strict=True))
+    returned = await _lines_with_returns(session, order)
     for ref, existing in current.items():
-        if ref not in incoming and existing.returned_quantity:
+        if existing.id not in returned:
+            continue
+        item = incoming.get(ref)
+        if item is None:
             raise Conflict(
                 f"Order line {ref!r} of {order.external_id} has returns and can't be removed.",
+                line_ref=ref,
+            )
+        if (item.sku, item.unit_price_minor, item.discount_minor) != (
+            existing.sku,
+            existing.unit_price_minor,
+            existing.discount_minor,
+        ):
+            raise Conflict(
+                f"Order line {ref!r} of {order.external_id} has returns; its SKU, price and "
+                "discount can't change.",
                 line_ref=ref,
             )
     for ref, existing in list(current.items()):
         if ref not in incoming:
             order.lines.remove(existing)
-    for ref, item in incoming.items():
-        product = await upsert_product(
+    # Products in one order, always in SKU order: concurrent orders sharing SKUs then take
+    # their row locks in the same order and can't deadlock.
+    products = {}
+    for item in sorted(incoming.values(), key=lambda item: item.sku):
+        products[item.sku] = await upsert_product(
             session, item.sku, data.currency, item.product, unit_price_minor=item.unit_price_minor
         )
+    for ref, item in incoming.items():
+        product = products[item.sku]
         found = current.get(ref)
         if found is None:
             line = OrderLine(line_ref=ref, returned_quantity=0)

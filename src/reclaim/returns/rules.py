@@ -40,11 +40,14 @@ def normalise_return_number(text: str) -> str:
 
 
 def return_deadline(delivered_at: datetime, window_days: int) -> datetime:
-    return delivered_at + timedelta(days=window_days)
+    try:
+        return delivered_at + timedelta(days=window_days)
+    except OverflowError:  # delivered near the end of the calendar: the window never closes
+        return datetime.max.replace(tzinfo=delivered_at.tzinfo)
 
 
 def check_window(delivered_at: datetime | None, now: datetime, window_days: int) -> None:
-    if delivered_at is None:
+    if delivered_at is None or now < delivered_at:
         raise NotReturnable("This order hasn't been delivered yet, so it can't be returned.")
     deadline = return_deadline(delivered_at, window_days)
     if now > deadline:

@@ -74,6 +74,9 @@ async def create_return(
         select(Order)
         .where(Order.external_id == data.order_id)
         .options(selectinload(Order.lines).joinedload(OrderLine.product, innerjoin=True))
+        # Every change to an order's held units locks the order first: one lock order, so
+        # racing returns, cancellations and order updates queue instead of deadlocking.
+        .with_for_update(of=Order)
         .execution_options(populate_existing=True)
     )
     if order is None:
@@ -90,7 +93,7 @@ async def create_return(
             for ref, ol in by_ref.items()
         ],
     )
-    for line in data.lines:
+    for line in sorted(data.lines, key=lambda item: by_ref[item.line_id].id):
         await _hold_units(session, by_ref[line.line_id], line.quantity)
     ret = Return(
         # 50 random bits: a clash is unlikely enough that the unique constraint alone guards it.
@@ -135,6 +138,10 @@ async def _hold_units(session: AsyncSession, line: OrderLine, quantity: int) -> 
         raise QuantityExceeded(
             f"Order line {line.line_ref!r} has no more units to return.", line_ref=line.line_ref
         )
+
+
+async def _lock_order(session: AsyncSession, order_id: int) -> None:
+    await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
 
 
 async def _release_units(session: AsyncSession, order_line_id: int, quantity: int) -> None:
@@ -259,7 +266,8 @@ async def _end_holding(
     _move(session, ret, action, actor, {"reason": why} if why else {})
     assert ret.status in RELEASED
     ret.status_reason = why
-    for line in ret.lines:
+    await _lock_order(session, ret.order_id)
+    for line in sorted(ret.lines, key=lambda line: line.order_line_id):
         await _release_units(session, line.order_line_id, line.quantity)
     return ret
 
@@ -363,9 +371,12 @@ async def inspect(session: AsyncSession, number: str, data: InspectIn, actor: Ac
         by_ref[item.line_id].grade = item.grade
         by_ref[item.line_id].inspected_at = actor.now
     done = rules.all_received_graded(_progress(ret))
-    graded = {item.line_id: item.grade.value for item in data.lines}
+    graded: dict[str, Any] = {"grades": {item.line_id: item.grade.value for item in data.lines}}
+    notes = {item.line_id: item.note for item in data.lines if item.note}
+    if notes:
+        graded["notes"] = notes
     target = Status.INSPECTED if done else Status.RECEIVED
-    _move(session, ret, Action.INSPECT, actor, {"grades": graded}, target)
+    _move(session, ret, Action.INSPECT, actor, graded, target)
     return ret
 
 
@@ -404,7 +415,8 @@ async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
     _move(session, ret, Action.COMPLETE, actor, {"returnless": returnless})
     if not returnless:
         # Units that never arrived go back to being returnable on the order.
-        for line in ret.lines:
+        await _lock_order(session, ret.order_id)
+        for line in sorted(ret.lines, key=lambda line: line.order_line_id):
             await _release_units(
                 session, line.order_line_id, line.quantity - line.received_quantity
             )
