@@ -1,4 +1,4 @@
-"""Writing to the outbox. The worker that delivers it lives in ``reclaim.worker``."""
+"""Writing to the outbox, in the transaction of the change it reports; a worker delivers it."""
 
 from __future__ import annotations
 

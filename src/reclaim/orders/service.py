@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -178,7 +177,3 @@ async def get_order(session: AsyncSession, external_id: str) -> Order:
     if order is None:
         raise NotFound(f"No order {external_id!r}.", order_id=external_id)
     return order
-
-
-async def upsert_orders(session: AsyncSession, orders: Sequence[OrderIn]) -> list[UpsertResult]:
-    return [await upsert_order(session, data) for data in orders]

@@ -7,12 +7,12 @@ appends a ReturnEvent and an outbox row in the caller's transaction, or raises
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -182,9 +182,19 @@ def _record(
     )
 
 
+# Steps of the item's journey back, which a returnless (keep_item) return never takes.
+ITEM_COMES_BACK = frozenset({Action.EXPIRE, Action.MARK_IN_TRANSIT, Action.RECEIVE})
+
+
 def _check(ret: Return, action: Action, goes_to: Status | None = None) -> Status:
     """The status the action leads to, or ``InvalidTransition`` if the lifecycle forbids it."""
     current = Status(ret.status)
+    if ret.method == Method.KEEP_ITEM and action in ITEM_COMES_BACK:
+        raise InvalidTransition(
+            f"A returnless return has nothing to send back, so it can't be {DONE[action]}.",
+            current_status=current.value,
+            action=action.value,
+        )
     target = goes_to or MOVES[action].target or current
     if current not in MOVES[action].sources or target not in TRANSITIONS[current]:
         raise InvalidTransition(
@@ -288,8 +298,6 @@ async def cancel(session: AsyncSession, number: str, actor: Actor, why: str | No
 
 async def expire(session: AsyncSession, number: str, actor: Actor) -> Return:
     ret = await load_for_change(session, number)
-    if ret.method == Method.KEEP_ITEM:
-        raise InvalidTransition("A returnless return has nothing to send back, so it can't expire.")
     return await _end_holding(session, ret, Action.EXPIRE, actor, "Not sent back in time.")
 
 
@@ -302,8 +310,6 @@ async def mark_in_transit(
     carrier: str | None = None,
 ) -> Return:
     ret = await load_for_change(session, number)
-    if ret.method == Method.KEEP_ITEM:
-        raise InvalidTransition("This return is refunded without the item coming back.")
     data = {k: v for k, v in {"tracking_number": tracking_number, "carrier": carrier}.items() if v}
     _move(session, ret, Action.MARK_IN_TRANSIT, actor, data)
     return ret
@@ -323,8 +329,6 @@ def _lines_by_ref(ret: Return, refs: Iterable[str]) -> dict[str, ReturnLine]:
 
 async def receive(session: AsyncSession, number: str, data: ReceiveIn, actor: Actor) -> Return:
     ret = await load_for_change(session, number)
-    if ret.method == Method.KEEP_ITEM:
-        raise InvalidTransition("This return is refunded without the item coming back.")
     _check(ret, Action.RECEIVE)
     by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
     received: dict[str, int] = {}
@@ -481,8 +485,3 @@ async def list_returns(
     rows = list(await session.scalars(query))
     page, more = rows[:limit], len(rows) > limit
     return page, (page[-1].number if more and page else None)
-
-
-async def count_by_status(session: AsyncSession) -> Mapping[str, int]:
-    rows = await session.execute(select(Return.status, func.count()).group_by(Return.status))
-    return {status: count for status, count in rows.all()}
