@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from benchmarks import http_returns, raw_returns, simulator
+from benchmarks import http_returns, policy, raw_returns, simulator
 from benchmarks.common import (
     DEFAULT_POSTGRES_URL,
     POSTGRES_ENV,
@@ -28,6 +28,7 @@ from benchmarks.common import (
 Workload = Callable[[Options], Coroutine[Any, Any, list[Result]]]
 # Run in this order: the HTTP and raw rows are compared, so they run back to back.
 WORKLOADS: dict[str, Workload] = {
+    policy.NAME: policy.run,
     simulator.NAME: simulator.run,
     http_returns.NAME: http_returns.run,
     raw_returns.NAME: raw_returns.run,

@@ -11,10 +11,21 @@ from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
 from reclaim.orders.schemas import OrderIn
 from reclaim.orders.service import upsert_order
+from reclaim.policy.loader import parse
 from reclaim.returns import service as returns
 from reclaim.returns.models import Return
 from reclaim.returns.schemas import ReturnIn
 from reclaim.users.apikeys import IssuedKey, create_api_key
+
+# Approves nothing by itself and sends nothing to review: returns stay requested, so a test
+# moves them through the lifecycle itself. Tests of the policy engine bring their own.
+MANUAL_POLICY_TEXT = """
+name = "Manual test policy"
+auto_approve = false
+[review]
+reasons = []
+"""
+MANUAL_POLICY = parse(MANUAL_POLICY_TEXT, "manual test policy")
 
 
 def order_payload(
@@ -95,7 +106,7 @@ async def seed_return(
             session,
             ReturnIn.model_validate(return_payload(order_id, **kwargs)),
             actor(),
-            window_days=30,
+            policy=MANUAL_POLICY,
         )
         return ret.number
 

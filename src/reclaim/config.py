@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -18,7 +18,29 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'reclaim.db'}",
         description="SQLAlchemy async URL; SQLite (aiosqlite) or PostgreSQL (asyncpg).",
     )
-    return_window_days: int = Field(default=30, ge=0)
+    policy_file: Path | None = Field(
+        default=None,
+        description="The merchant's returns policy (TOML); the built-in policy when unset.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs portal sessions and CSRF tokens. Set it when running more than one "
+        "process or to keep sessions across restarts; unset, each process makes its own.",
+    )
+    files_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "files", description="Where photos and labels are stored."
+    )
+    portal_session_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Order lookups allowed per e-mail, per order number and per client address each window.
+    lookup_limit: int = Field(default=10, ge=1)
+    lookup_window_minutes: int = Field(default=15, ge=1)
+    # A wrong lookup answers no sooner than this, so its timing tells nothing.
+    lookup_min_ms: int = Field(default=250, ge=0, le=5000)
+    max_photo_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send portal cookies over HTTPS only: set it in production behind TLS.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=20, ge=1)

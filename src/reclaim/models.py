@@ -3,23 +3,31 @@
 from reclaim.api.models import IdempotencyRecord
 from reclaim.catalog.models import Product
 from reclaim.db import Base
+from reclaim.files.models import ReturnPhoto
+from reclaim.logistics.models import Facility
 from reclaim.notifications.models import OutboxMessage
 from reclaim.orders.models import Customer, Order, OrderLine
+from reclaim.policy.models import PolicyVersion
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from reclaim.users.models import ApiKey
+from reclaim.web.models import RateLimitWindow
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
     "Customer",
+    "Facility",
     "IdempotencyRecord",
     "Order",
     "OrderLine",
     "OutboxMessage",
+    "PolicyVersion",
     "Product",
     "Return",
     "ReturnEvent",
     "ReturnLine",
+    "ReturnPhoto",
+    "RateLimitWindow",
     "metadata",
 ]

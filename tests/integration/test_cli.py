@@ -364,7 +364,17 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
 
     assert result.returncode == 0, result.stderr
     listed = {m.group(1) for m in re.finditer(r"^│\s+(\w+)\s", result.stdout, re.MULTILINE)}
-    assert listed == {"serve", "db", "import", "returns", "apikeys", "simulate", "demo"}
+    assert listed == {
+        "serve",
+        "db",
+        "import",
+        "returns",
+        "apikeys",
+        "policy",
+        "facilities",
+        "simulate",
+        "demo",
+    }
 
 
 async def test_serve_migrates_an_empty_database_and_answers_http(

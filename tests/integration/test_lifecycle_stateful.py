@@ -26,7 +26,7 @@ from reclaim.db import create_engine, session_factory, transaction
 from reclaim.errors import ReclaimError
 from reclaim.returns import service as returns
 from reclaim.returns.schemas import DispositionIn, InspectIn, ReceiveIn, ReturnIn
-from tests.factories import actor, seed_order
+from tests.factories import MANUAL_POLICY, actor, seed_order
 from tests.integration.lifecycle_model import (
     ACTIONS,
     DEPTH,
@@ -224,7 +224,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         created: list[str] = []
 
         async def step(session: AsyncSession) -> None:
-            ret = await returns.create_return(session, request, actor("stateful"), window_days=30)
+            ret = await returns.create_return(
+                session, request, actor("stateful"), policy=MANUAL_POLICY
+            )
             created.append(ret.number)
 
         refusal = self.run(attempt(self.sessions, step))
@@ -338,7 +340,7 @@ async def test_a_graded_line_takes_no_more_units_while_other_lines_still_arrive(
     wanted = [{"line_id": r, "quantity": q, "reason": "defective"} for r, q in (("1", 3), ("2", 2))]
     async with transaction(sessions) as session:
         request = ReturnIn.model_validate({"order_id": "G-1", "lines": wanted})
-        created = await returns.create_return(session, request, actor(), window_days=30)
+        created = await returns.create_return(session, request, actor(), policy=MANUAL_POLICY)
     ret = ReturnModel(created.number, {"1": LineModel(3), "2": LineModel(2)})
     for action, arg in [
         ("approve", None),

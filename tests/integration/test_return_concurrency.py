@@ -18,7 +18,14 @@ from reclaim.db import transaction
 from reclaim.errors import InvalidTransition, QuantityExceeded
 from reclaim.returns import service as returns
 from reclaim.returns.schemas import ReceiveIn, ReturnIn
-from tests.factories import actor, order_payload, return_payload, seed_order, seed_return
+from tests.factories import (
+    MANUAL_POLICY,
+    actor,
+    order_payload,
+    return_payload,
+    seed_order,
+    seed_return,
+)
 from tests.integration.helpers import returned_quantity, rows, scalar
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -54,7 +61,7 @@ async def test_racing_returns_never_take_more_units_than_were_bought(
     results = await _race(
         sessions,
         CONTENDERS,
-        lambda s: returns.create_return(s, request, actor(), window_days=30),
+        lambda s: returns.create_return(s, request, actor(), policy=MANUAL_POLICY),
     )
 
     # Anything but a clean refusal (a lock error, a constraint violation) is a bug.
@@ -84,7 +91,9 @@ async def test_racing_returns_of_different_sizes_stay_within_the_line(sessions: 
 
     async def one(request: ReturnIn) -> Any:
         async with transaction(sessions) as session:
-            return (await returns.create_return(session, request, actor(), window_days=30)).number
+            return (
+                await returns.create_return(session, request, actor(), policy=MANUAL_POLICY)
+            ).number
 
     results = await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
 
@@ -110,7 +119,7 @@ async def test_racing_returns_on_different_orders_all_succeed(sessions: Sessions
     async def one(order_id: str) -> Any:
         async with transaction(sessions) as session:
             request = ReturnIn.model_validate(return_payload(order_id, quantity=1))
-            return await returns.create_return(session, request, actor(), window_days=30)
+            return await returns.create_return(session, request, actor(), policy=MANUAL_POLICY)
 
     results = await asyncio.gather(*(one(o) for o in orders * 2), return_exceptions=True)
 
@@ -204,7 +213,7 @@ async def test_returns_listing_lines_in_opposite_orders_never_deadlock(
         }
         async with transaction(sessions) as session:
             await returns.create_return(
-                session, ReturnIn.model_validate(payload), actor(), window_days=30
+                session, ReturnIn.model_validate(payload), actor(), policy=MANUAL_POLICY
             )
 
     outcomes = await asyncio.gather(

@@ -19,7 +19,7 @@ from reclaim.notifications.models import OutboxMessage
 from reclaim.returns import service as returns
 from reclaim.returns.models import ReturnEvent
 from reclaim.returns.schemas import DispositionIn, InspectIn, ReceiveIn, ReturnIn
-from tests.factories import actor, return_payload, seed_order, seed_return
+from tests.factories import MANUAL_POLICY, actor, return_payload, seed_order, seed_return
 from tests.integration.helpers import returned_quantity, rows, scalar
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -283,7 +283,7 @@ async def _two_line_return(sessions: Sessions) -> str:
     payload["lines"].append({"line_id": "2", "quantity": 1, "reason": "defective"})
     async with transaction(sessions) as session:
         ret = await returns.create_return(
-            session, ReturnIn.model_validate(payload), actor(), window_days=30
+            session, ReturnIn.model_validate(payload), actor(), policy=MANUAL_POLICY
         )
         number = ret.number
     async with transaction(sessions) as session:

@@ -140,7 +140,9 @@ def test_every_status_has_a_row_in_the_transition_table() -> None:
     assert set(TRANSITIONS) == set(Status)
 
 
-MOVE_SOURCES = [(action, source) for action, move in MOVES.items() for source in move.sources]
+MOVE_SOURCES = [
+    (action, source) for action, move in MOVES.items() for source in sorted(move.sources)
+]
 
 
 @pytest.mark.parametrize(

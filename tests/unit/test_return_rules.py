@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -17,7 +16,6 @@ from reclaim.returns.rules import (
     RequestedLine,
     all_received_graded,
     check_requested_lines,
-    check_window,
     new_return_number,
     normalise_return_number,
     ready_to_complete,
@@ -132,44 +130,6 @@ def test_a_number_whose_body_starts_with_rma_can_be_typed_without_the_prefix() -
 def test_garbage_is_not_a_return_number(typed: str) -> None:
     with pytest.raises(ValidationFailed, match="is not a return number"):
         normalise_return_number(typed)
-
-
-# --- the return window -----------------------------------------------------------------------
-
-DELIVERED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-DEADLINE = DELIVERED + timedelta(days=30)
-
-
-def test_a_return_inside_the_window_is_allowed() -> None:
-    check_window(DELIVERED, DELIVERED + timedelta(days=3), 30)
-
-
-def test_a_return_at_the_very_deadline_is_still_allowed() -> None:
-    check_window(DELIVERED, DEADLINE, 30)
-
-
-def test_a_return_one_second_after_the_deadline_is_refused() -> None:
-    with pytest.raises(NotReturnable):
-        check_window(DELIVERED, DEADLINE + timedelta(seconds=1), 30)
-
-
-def test_a_late_return_is_told_the_date_the_window_closed() -> None:
-    with pytest.raises(NotReturnable) as caught:
-        check_window(DELIVERED, DEADLINE + timedelta(days=5), 30)
-    assert "31 Mar 2025" in caught.value.message
-    assert "30 days" in caught.value.message
-    assert caught.value.details["deadline"] == DEADLINE.isoformat()
-
-
-def test_a_zero_day_window_allows_a_return_only_at_the_delivery_instant() -> None:
-    check_window(DELIVERED, DELIVERED, 0)
-    with pytest.raises(NotReturnable):
-        check_window(DELIVERED, DELIVERED + timedelta(minutes=1), 0)
-
-
-def test_an_undelivered_order_cannot_be_returned() -> None:
-    with pytest.raises(NotReturnable, match="hasn't been delivered"):
-        check_window(None, DELIVERED, 30)
 
 
 # --- what a return may ask for ---------------------------------------------------------------
@@ -312,14 +272,3 @@ def test_completion_is_possible_once_every_arrived_line_has_a_disposition() -> N
 
 def test_graded_is_not_enough_to_complete() -> None:
     assert not ready_to_complete([_line(2, graded=True)])
-
-
-def test_an_order_delivered_in_the_future_is_not_returnable_yet() -> None:
-    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
-    with pytest.raises(NotReturnable, match="hasn't been delivered yet"):
-        check_window(now + timedelta(days=2), now, 30)
-
-
-def test_a_window_past_the_end_of_the_calendar_never_closes() -> None:
-    delivered = datetime(9998, 12, 1, tzinfo=UTC)
-    check_window(delivered, delivered + timedelta(days=1), 3650)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,11 +19,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from reclaim import __version__
 from reclaim.api import problems
 from reclaim.config import Settings, get_settings
-from reclaim.db import create_engine, session_factory
+from reclaim.db import create_engine, session_factory, transaction
 from reclaim.errors import ReclaimError
+from reclaim.files.storage import LocalStorage
+from reclaim.kit.clock import utcnow
+from reclaim.logistics.routes import router as facilities_router
 from reclaim.migrate import upgrade_to_head
 from reclaim.orders.routes import router as orders_router
+from reclaim.policy.loader import load as load_policy
+from reclaim.policy.routes import router as policy_router
+from reclaim.policy.service import register as register_policy
 from reclaim.returns.routes import router as returns_router
+from reclaim.web.pages import STATIC_DIR
+from reclaim.web.portal import flow as portal_flow
+from reclaim.web.portal import routes as portal_routes
+from reclaim.web.portal.common import PageError, SessionExpired, error_page, expired_page
+from reclaim.web.security import SessionCodec
 
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -31,6 +43,8 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     router.include_router(orders_router)
     router.include_router(returns_router)
+    router.include_router(policy_router)
+    router.include_router(facilities_router)
 
     @router.get("/health", tags=["operations"], summary="Liveness and version")
     async def health() -> dict[str, str]:
@@ -41,6 +55,8 @@ def api_router() -> APIRouter:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # Read now, not at the first request: a bad policy file stops start-up, naming each bad rule.
+    policy = load_policy(settings.policy_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.read_sessions = session_factory(engine, read_only=True)
+        async with transaction(app.state.sessions) as session:
+            await register_policy(session, policy, utcnow())
         try:
             yield
         finally:
@@ -64,11 +82,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.policy = policy
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    app.state.portal_codec = SessionCodec(
+        secret or secrets.token_urlsafe(32),
+        settings.portal_session_minutes * 60,
+        secure=settings.cookie_secure,
+    )
+    app.state.storage = LocalStorage(settings.files_dir)
     app.add_exception_handler(ReclaimError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.http_error)
     app.add_exception_handler(Exception, problems.server_error)
+    app.add_exception_handler(PageError, error_page)  # type: ignore[arg-type]
+    app.add_exception_handler(SessionExpired, lambda request, _exc: expired_page(request))
     app.include_router(api_router())
+    app.include_router(portal_routes.router)
+    app.include_router(portal_flow.router)
+    app.mount("/static/reclaim", StaticFiles(directory=STATIC_DIR), name="reclaim-static")
 
     def openapi() -> dict[str, Any]:
         if not app.openapi_schema:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reclaim.config import Settings
 from reclaim.db import transaction
 from reclaim.errors import Forbidden, Unauthorized
+from reclaim.policy.loader import LoadedPolicy
 from reclaim.users.apikeys import authenticate
 from reclaim.users.models import ApiKey
 
@@ -36,6 +37,14 @@ def get_read_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 ReadSessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_read_sessions)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_policy(request: Request) -> LoadedPolicy:
+    policy: LoadedPolicy = request.app.state.policy
+    return policy
+
+
+AppPolicy = Annotated[LoadedPolicy, Depends(get_policy)]
 
 
 async def read_session(sessions: ReadSessions) -> AsyncIterator[AsyncSession]:

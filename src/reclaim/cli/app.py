@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, with_database
 from reclaim.cli.demo import demo
+from reclaim.cli.facilities import facilities_app
 from reclaim.cli.imports import import_app
+from reclaim.cli.policy import policy_app
 from reclaim.cli.simulate import simulate
 from reclaim.config import get_settings
 from reclaim.db import transaction
@@ -32,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(returns_app, name="returns")
 app.add_typer(keys_app, name="apikeys")
+app.add_typer(policy_app, name="policy")
+app.add_typer(facilities_app, name="facilities")
 app.command("simulate")(simulate)
 app.command("demo")(demo)
 

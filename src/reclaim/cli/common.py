@@ -15,6 +15,8 @@ from reclaim.config import get_settings
 from reclaim.db import create_engine, session_factory
 from reclaim.errors import ReclaimError
 from reclaim.migrate import upgrade_to_head
+from reclaim.policy.loader import LoadedPolicy
+from reclaim.policy.loader import load as load_policy
 
 T = TypeVar("T")
 console = Console()
@@ -37,6 +39,15 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; a domain error becomes a one-line message and exit code 1."""
     try:
         return asyncio.run(coroutine)
+    except ReclaimError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def live_policy() -> LoadedPolicy:
+    """The configured policy; a bad file stops the command with every bad rule named."""
+    try:
+        return load_policy(get_settings().policy_file)
     except ReclaimError as exc:
         err_console.print(f"[bold red]Error:[/] {exc.message}")
         raise typer.Exit(1) from exc

@@ -8,12 +8,14 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reclaim.cli.common import console, database, run
+from reclaim.cli.common import console, database, live_policy, run
 from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
-from reclaim.orders.models import Order
+from reclaim.orders.models import Customer, Order
+from reclaim.returns.models import Return
+from reclaim.simulation.facilities import seed_facilities
 from reclaim.simulation.runner import SimulationConfig
 from reclaim.users.apikeys import IssuedKey, create_api_key
 from reclaim.users.models import ApiKey
@@ -28,10 +30,10 @@ def demo(
     """Seed the demo merchant once, and issue a fresh demo API key (older ones are revoked)."""
     settings = get_settings()
     config = SimulationConfig(
-        days=days, orders_per_day=orders_per_day, seed=2026, window_days=settings.return_window_days
+        days=days, orders_per_day=orders_per_day, seed=2026, policy=live_policy()
     )
 
-    async def _main() -> IssuedKey:
+    async def _main() -> tuple[IssuedKey, tuple[str, str] | None]:
         async with database() as sessions:
             async with transaction(sessions) as session:
                 orders = await session.scalar(select(func.count()).select_from(Order))
@@ -39,12 +41,18 @@ def demo(
                 console.print(f"The database already holds {orders:,} orders; not seeding again.")
             else:
                 console.print(f"Seeding the demo merchant: {days} days of orders and returns…")
+                async with transaction(sessions) as session:
+                    places = await seed_facilities(session)
+                console.print(f"{places} drop-off points, lockers, stores and a warehouse.")
                 print_summary(await simulate_with_progress(sessions, config), config)
-            return await _fresh_demo_key(sessions)
+            return await _fresh_demo_key(sessions), await _demo_shopper(sessions)
 
-    key = run(_main())
+    key, shopper = run(_main())
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold]Reclaim[/] will serve at [bold]{url}[/]")
+    console.print(f"  Returns portal: {url}/returns")
+    if shopper:
+        console.print(f"    try order [bold]{shopper[0]}[/] with e-mail [bold]{shopper[1]}[/]")
     console.print(f"  API docs:  {url}/docs")
     console.print(f"  API base:  {url}/api/v1")
     console.print(f"  Demo API key (until the next demo run): [bold]{key.token}[/]", soft_wrap=True)
@@ -52,6 +60,24 @@ def demo(
         f"  Try: curl -H 'Authorization: Bearer {key.token}' {url}/api/v1/returns?limit=5",
         soft_wrap=True,
     )
+
+
+async def _demo_shopper(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str] | None:
+    """A recently delivered order with nothing returned yet, to try the portal with."""
+    async with transaction(sessions) as session:
+        row = (
+            await session.execute(
+                select(Order.external_id, Customer.email)
+                .join(Customer, Order.customer_id == Customer.id)
+                .where(
+                    Order.delivered_at <= utcnow(),
+                    ~select(Return.id).where(Return.order_id == Order.id).exists(),
+                )
+                .order_by(Order.delivered_at.desc())
+                .limit(1)
+            )
+        ).first()
+    return (row[0], row[1]) if row else None
 
 
 async def _fresh_demo_key(sessions: async_sessionmaker[AsyncSession]) -> IssuedKey:

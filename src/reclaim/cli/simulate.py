@@ -10,8 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reclaim.cli.common import console, database, run
-from reclaim.config import get_settings
+from reclaim.cli.common import console, database, live_policy, run
 from reclaim.returns.states import Status
 from reclaim.simulation.runner import SimulationConfig, Summary, run_simulation
 
@@ -33,7 +32,7 @@ def simulate(
         orders_per_day=orders_per_day,
         seed=seed,
         start=start.date() if start else None,
-        window_days=get_settings().return_window_days,
+        policy=live_policy(),
     )
 
     async def _main() -> Summary:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,22 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+
+def header_error(
+    header: Sequence[str], required: Iterable[str], known: Sequence[str]
+) -> RowError | None:
+    """A CSV header missing a required column or naming one we don't know, as line 1's error."""
+    missing = [name for name in required if name not in header]
+    unknown = [name for name in header if name not in known]
+    if not missing and not unknown:
+        return None
+    problem = (
+        f"missing column(s) {', '.join(missing)}"
+        if missing
+        else f"unknown column(s) {', '.join(unknown)}"
+    )
+    return RowError(1, f"{problem}; expected {', '.join(known)}")
 
 
 @dataclass
@@ -201,15 +218,8 @@ def parse_csv(text: str) -> ParsedFile:
     parsed = ParsedFile()
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
-    missing = [name for name in REQUIRED_CSV if name not in header]
-    unknown = [name for name in header if name not in CSV_COLUMNS]
-    if missing or unknown:
-        problem = (
-            f"missing column(s) {', '.join(missing)}"
-            if missing
-            else f"unknown column(s) {', '.join(unknown)}"
-        )
-        parsed.errors.append(RowError(1, f"{problem}; expected {', '.join(CSV_COLUMNS)}"))
+    if bad := header_error(header, REQUIRED_CSV, CSV_COLUMNS):
+        parsed.errors.append(bad)
         return parsed
     drafts: dict[str, tuple[int, dict[str, Any], list[int]]] = {}
     for row in reader:

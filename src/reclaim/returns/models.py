@@ -7,7 +7,9 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reclaim.db import Base, BigId, UTCDateTime, json_type
+from reclaim.files.models import ReturnPhoto
 from reclaim.kit.clock import utcnow
+from reclaim.logistics.models import Facility
 from reclaim.orders.models import Customer, Order, OrderLine
 
 
@@ -24,11 +26,23 @@ class Return(Base):
     currency: Mapped[str] = mapped_column(String(3))
     channel: Mapped[str] = mapped_column(String(16), default="api")
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The policy it was decided under and what that policy said, in the shopper's words.
+    policy_version: Mapped[str | None] = mapped_column(
+        ForeignKey("policy_versions.version"), index=True
+    )
+    decision: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    refund_timing: Mapped[str | None] = mapped_column(String(20))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id"))
+    pickup_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pickup_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the portal: one confirmation, however often it is submitted, makes one return.
+    client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(lazy="raise")
     customer: Mapped[Customer] = relationship(lazy="raise")
+    facility: Mapped[Facility | None] = relationship(lazy="raise")
     lines: Mapped[list[ReturnLine]] = relationship(
         back_populates="return_", lazy="raise", order_by="ReturnLine.id"
     )
@@ -53,6 +67,10 @@ class ReturnLine(Base):
     reason: Mapped[str] = mapped_column(String(32), index=True)
     comment: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str] = mapped_column(String(16))
+    # For fit reasons: the size the shopper says would have fitted.
+    fit_size: Mapped[str | None] = mapped_column(String(32))
+    exchange_sku: Mapped[str | None] = mapped_column(String(64))
+    opened: Mapped[bool] = mapped_column(default=False)
     received_quantity: Mapped[int] = mapped_column(default=0)
     grade: Mapped[str | None] = mapped_column(String(16))
     disposition: Mapped[str | None] = mapped_column(String(20))
@@ -62,6 +80,7 @@ class ReturnLine(Base):
 
     return_: Mapped[Return] = relationship(back_populates="lines", lazy="raise")
     order_line: Mapped[OrderLine] = relationship(lazy="raise")
+    photos: Mapped[list[ReturnPhoto]] = relationship(lazy="raise", order_by="ReturnPhoto.id")
 
 
 class ReturnEvent(Base):

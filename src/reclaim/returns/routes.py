@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reclaim.api.deps import AppSettings, ReadSession, Sessions, require
+from reclaim.api.deps import AppPolicy, ReadSession, Sessions, require
 from reclaim.api.idempotency import run_idempotent
 from reclaim.api.problems import documented
 from reclaim.kit.clock import utcnow
@@ -64,12 +64,10 @@ async def _change(
     responses=CHANGE_ERRORS,
 )
 async def create_return(
-    data: ReturnIn, request: Request, sessions: Sessions, settings: AppSettings, key: Writer
+    data: ReturnIn, request: Request, sessions: Sessions, policy: AppPolicy, key: Writer
 ) -> Response:
     async def work(session: AsyncSession) -> tuple[int, ReturnOut]:
-        ret = await service.create_return(
-            session, data, _actor(key), window_days=settings.return_window_days
-        )
+        ret = await service.create_return(session, data, _actor(key), policy=policy)
         return 201, await _shown(session, ret)
 
     return await run_idempotent(request, sessions, key, work)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from reclaim.errors import NotReturnable, QuantityExceeded, ValidationFailed
 from reclaim.returns.states import Resolution
@@ -37,24 +36,6 @@ def normalise_return_number(text: str) -> str:
     if len(cleaned) != _NUMBER_CHARS or any(c not in _ALPHABET for c in cleaned):
         raise ValidationFailed(f"{text!r} is not a return number (like RMA-7KQ3X-M9P2D).")
     return f"{NUMBER_PREFIX}{cleaned[:5]}-{cleaned[5:]}"
-
-
-def return_deadline(delivered_at: datetime, window_days: int) -> datetime:
-    try:
-        return delivered_at + timedelta(days=window_days)
-    except OverflowError:  # delivered near the end of the calendar: the window never closes
-        return datetime.max.replace(tzinfo=delivered_at.tzinfo)
-
-
-def check_window(delivered_at: datetime | None, now: datetime, window_days: int) -> None:
-    if delivered_at is None or now < delivered_at:
-        raise NotReturnable("This order hasn't been delivered yet, so it can't be returned.")
-    deadline = return_deadline(delivered_at, window_days)
-    if now > deadline:
-        raise NotReturnable(
-            f"The return window closed on {deadline:%d %b %Y} ({window_days} days after delivery).",
-            deadline=deadline.isoformat(),
-        )
 
 
 @dataclass(frozen=True, slots=True)

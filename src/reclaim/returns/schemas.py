@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from reclaim.orders.schemas import Strict
+from reclaim.policy.rules import Outcome
+from reclaim.policy.schema import RefundTiming
 from reclaim.returns.rules import MAX_LINE_QUANTITY
 from reclaim.returns.states import Disposition, Grade, Method, Reason, Resolution
 
@@ -20,12 +22,31 @@ class ReturnLineIn(Strict):
     reason: Reason
     comment: str | None = Field(default=None, max_length=2000)
     resolution: Resolution = Resolution.REFUND
+    opened: bool = Field(
+        default=False, strict=True, description="Opened or used: restocking fees may apply"
+    )
+    fit_size: str | None = Field(
+        default=None, max_length=32, description="For fit reasons: the size that would have fitted"
+    )
+    exchange_sku: str | None = Field(
+        default=None,
+        max_length=64,
+        description="For an exchange: the variant wanted instead (same product group)",
+    )
 
 
 class ReturnIn(Strict):
     order_id: str = Field(min_length=1, max_length=64)
     method: Method = Method.PREPAID_LABEL
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=1000)
+    facility: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Code of the drop-off point, locker or store, for those methods",
+    )
+    pickup_start: datetime | None = Field(
+        default=None, description="Start of the chosen pickup slot, for scheduled_pickup"
+    )
 
 
 class ReasonIn(Strict):
@@ -89,6 +110,53 @@ class ReturnLineOut(BaseModel):
     received_quantity: int
     grade: Grade | None
     disposition: Disposition | None
+    opened: bool
+    fit_size: str | None
+    exchange_sku: str | None
+
+
+class ExplanationOut(BaseModel):
+    code: str = Field(description="Stable, for machines: window, final_sale, timing_at_receipt…")
+    text: str = Field(description="In the shopper's words")
+
+
+class FeeOut(BaseModel):
+    kind: str
+    amount_minor: int
+    text: str
+
+
+class QuoteLineOut(BaseModel):
+    line_id: str
+    resolution: Resolution
+    paid_minor: int
+    fees_minor: int
+    bonus_minor: int
+    amount_minor: int = Field(description="What the shopper gets for the line")
+
+
+class QuoteOut(BaseModel):
+    """What the return gives back, as quoted when it was decided."""
+
+    currency: str
+    paid_minor: int
+    refund_minor: int
+    store_credit_minor: int
+    exchange_minor: int
+    bonus_minor: int
+    fees: list[FeeOut]
+    lines: list[QuoteLineOut]
+
+
+class DecisionOut(BaseModel):
+    """What the returns policy decided when the return was requested, and why."""
+
+    outcome: Outcome
+    returnless: bool
+    refund_timing: RefundTiming
+    explanations: list[ExplanationOut]
+    review_reasons: list[str] = Field(description="In staff words: why a person should look")
+    quote: QuoteOut | None
 
 
 class ReturnEventOut(BaseModel):
@@ -110,6 +178,12 @@ class ReturnOut(BaseModel):
     status_reason: str | None
     created_at: datetime
     updated_at: datetime
+    policy_version: str | None = Field(description="The policy it was decided under")
+    refund_timing: RefundTiming | None
+    decision: DecisionOut | None
+    facility: str | None = Field(description="Code of the chosen drop-off point, locker or store")
+    pickup_start: datetime | None
+    pickup_end: datetime | None
     lines: list[ReturnLineOut]
     events: list[ReturnEventOut] | None = None
 

@@ -16,9 +16,24 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from reclaim.errors import InvalidTransition, NotFound, QuantityExceeded, ValidationFailed
+from reclaim.catalog.models import Product
+from reclaim.errors import (
+    InvalidTransition,
+    NotFound,
+    NotReturnable,
+    QuantityExceeded,
+    ValidationFailed,
+)
+from reclaim.kit.clock import as_utc
+from reclaim.logistics import service as logistics
+from reclaim.logistics.models import Facility
+from reclaim.logistics.rules import FACILITY_METHODS, Slot, pickup_slots
 from reclaim.notifications.outbox import enqueue
 from reclaim.orders.models import Order, OrderLine
+from reclaim.policy import service as policy_service
+from reclaim.policy.facts import Ask
+from reclaim.policy.loader import LoadedPolicy
+from reclaim.policy.rules import Decision, Outcome, decide
 from reclaim.returns import rules
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from reclaim.returns.schemas import (
@@ -34,6 +49,7 @@ from reclaim.returns.states import (
     TRANSITIONS,
     Action,
     Method,
+    Resolution,
     Status,
 )
 
@@ -65,15 +81,23 @@ async def create_return(
     data: ReturnIn,
     actor: Actor,
     *,
-    window_days: int,
+    policy: LoadedPolicy,
     channel: str = "api",
+    client_token: str | None = None,
 ) -> Return:
+    """Check the request, hold its units, and apply the policy's decision in one transaction.
+
+    The policy approves it, sends it to review, lets the shopper keep the items, or (when it
+    approves nothing by itself) leaves it requested for staff."""
     if data.method is Method.KEEP_ITEM:
         raise ValidationFailed("keep_item is decided by the merchant, not requested.")
     order = await session.scalar(
         select(Order)
         .where(Order.external_id == data.order_id)
-        .options(selectinload(Order.lines).joinedload(OrderLine.product, innerjoin=True))
+        .options(
+            selectinload(Order.lines).joinedload(OrderLine.product, innerjoin=True),
+            joinedload(Order.customer, innerjoin=True),
+        )
         # Every change to an order's held units locks the order first: one lock order, so
         # racing returns, cancellations and order updates queue instead of deadlocking.
         .with_for_update(of=Order)
@@ -81,20 +105,30 @@ async def create_return(
     )
     if order is None:
         raise NotFound(f"No order {data.order_id!r}.", order_id=data.order_id)
-    rules.check_window(order.delivered_at, actor.now, window_days)
     by_ref = {line.line_ref: line for line in order.lines}
-    requested = [
-        rules.RequestedLine(line.line_id, line.quantity, line.resolution) for line in data.lines
-    ]
     rules.check_requested_lines(
-        requested,
+        [rules.RequestedLine(line.line_id, line.quantity, line.resolution) for line in data.lines],
         [
             rules.LineStock(ref, ol.quantity, ol.returned_quantity, ol.product.returnable)
             for ref, ol in by_ref.items()
         ],
     )
+    facts = await policy_service.order_facts(session, order, policy, actor.now)
+    asks = [
+        Ask(line.line_id, line.quantity, line.reason, line.resolution, line.opened)
+        for line in data.lines
+    ]
+    decision = decide(policy.policy, facts, asks, data.method, actor.now)
+    if not decision.eligible:
+        raise NotReturnable(
+            " ".join(problem.text for problem in decision.problems),
+            problems=[{"code": p.code, "text": p.text} for p in decision.problems],
+        )
+    await _check_exchanges(session, data, by_ref)
+    facility, pickup = await _handover(session, data, policy, actor.now)
     for line in sorted(data.lines, key=lambda item: by_ref[item.line_id].id):
         await _hold_units(session, by_ref[line.line_id], line.quantity)
+    await policy_service.register(session, policy, actor.now)
     ret = Return(
         # 50 random bits: a clash is unlikely enough that the unique constraint alone guards it.
         number=rules.new_return_number(),
@@ -104,6 +138,13 @@ async def create_return(
         method=data.method,
         currency=order.currency,
         channel=channel,
+        client_token=client_token,
+        policy_version=policy.version,
+        decision=decision.record(policy.version),
+        refund_timing=decision.refund_timing.value,
+        facility=facility,
+        pickup_start=pickup.start if pickup else None,
+        pickup_end=pickup.end if pickup else None,
         created_at=actor.now,
         updated_at=actor.now,
     )
@@ -114,13 +155,91 @@ async def create_return(
             reason=line.reason,
             comment=line.comment,
             resolution=line.resolution,
+            opened=line.opened,
+            fit_size=line.fit_size,
+            exchange_sku=line.exchange_sku,
+            photos=[],
         )
         for line in data.lines
     ]
     session.add(ret)
     await session.flush()
-    _record(session, ret, Action.CREATE, None, actor, {"order_id": order.external_id})
+    _record(
+        session,
+        ret,
+        Action.CREATE,
+        None,
+        actor,
+        {"order_id": order.external_id, "policy_version": policy.version},
+    )
+    await _apply(session, ret, decision, Actor("policy", actor.now))
     return ret
+
+
+async def _apply(session: AsyncSession, ret: Return, decision: Decision, actor: Actor) -> None:
+    said = [note.text for note in decision.explanations]
+    if decision.outcome is Outcome.REVIEW:
+        why = "; ".join(decision.review_reasons)
+        _move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why, "explanations": said})
+        ret.status_reason = why
+    elif decision.outcome is Outcome.APPROVE:
+        _move(
+            session,
+            ret,
+            Action.APPROVE,
+            actor,
+            {"returnless": decision.returnless, "explanations": said},
+        )
+        if decision.returnless:
+            ret.method = Method.KEEP_ITEM
+
+
+async def _check_exchanges(
+    session: AsyncSession, data: ReturnIn, by_ref: dict[str, OrderLine]
+) -> None:
+    """An exchange names a variant of the same product; other lines name none."""
+    for line in data.lines:
+        if line.exchange_sku is None:
+            continue
+        if line.resolution is not Resolution.EXCHANGE:
+            raise ValidationFailed(
+                f"Line {line.line_id!r} names an exchange item but asks for {line.resolution}.",
+                line_id=line.line_id,
+            )
+        sold = by_ref[line.line_id].product
+        wanted = await session.scalar(select(Product).where(Product.sku == line.exchange_sku))
+        if (
+            wanted is None
+            or sold.product_group is None
+            or wanted.product_group != (sold.product_group)
+        ):
+            raise ValidationFailed(
+                f"{line.exchange_sku!r} is not another variant of {sold.name}.",
+                line_id=line.line_id,
+                exchange_sku=line.exchange_sku,
+            )
+
+
+async def _handover(
+    session: AsyncSession, data: ReturnIn, policy: LoadedPolicy, now: datetime
+) -> tuple[Facility | None, Slot | None]:
+    """The drop-off place or pickup slot the method needs, checked against what is offered."""
+    facility = pickup = None
+    if data.facility is not None:
+        if data.method not in FACILITY_METHODS:
+            raise ValidationFailed(f"A {data.method} return has no drop-off place to choose.")
+        facility = await logistics.facility_for(session, data.facility, data.method)
+    if data.pickup_start is not None:
+        if data.method is not Method.SCHEDULED_PICKUP:
+            raise ValidationFailed("Only a scheduled pickup has a pickup slot.")
+        offered = {slot.start: slot for slot in pickup_slots(policy.policy.pickup, now)}
+        pickup = offered.get(as_utc(data.pickup_start))
+        if pickup is None:
+            raise ValidationFailed(
+                "That pickup slot isn't offered; choose one of the next working days' slots.",
+                pickup_start=data.pickup_start.isoformat(),
+            )
+    return facility, pickup
 
 
 async def _hold_units(session: AsyncSession, line: OrderLine, quantity: int) -> None:
@@ -235,6 +354,7 @@ async def load_for_change(session: AsyncSession, number: str) -> Return:
         .options(
             selectinload(Return.lines).selectinload(ReturnLine.order_line),
             joinedload(Return.order, innerjoin=True),
+            selectinload(Return.facility),
         )
         .with_for_update(of=Return)
         .execution_options(populate_existing=True)
@@ -441,6 +561,7 @@ async def get_return(session: AsyncSession, number: str, *, with_events: bool = 
     options = [
         selectinload(Return.lines).selectinload(ReturnLine.order_line),
         selectinload(Return.order),
+        selectinload(Return.facility),
     ]
     if with_events:
         options.append(selectinload(Return.events))
@@ -467,6 +588,7 @@ async def list_returns(
         .options(
             selectinload(Return.lines).selectinload(ReturnLine.order_line),
             selectinload(Return.order),
+            selectinload(Return.facility),
         )
         .order_by(Return.id.desc())
         .limit(limit + 1)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reclaim.policy.schema import RefundTiming
 from reclaim.returns.models import Return, ReturnEvent
-from reclaim.returns.schemas import ReturnEventOut, ReturnLineOut, ReturnOut
+from reclaim.returns.schemas import DecisionOut, ReturnEventOut, ReturnLineOut, ReturnOut
 from reclaim.returns.states import FAULT, Disposition, Grade, Method, Reason, Resolution
 
 
 def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> ReturnOut:
-    """The return as shown; with its timeline when ``events`` are given."""
+    """The return as shown; with its timeline when ``events`` are given.
+
+    ``ret.facility`` must be loaded (or set) with the return: its relationship raises."""
     return ReturnOut(
         number=ret.number,
         order_id=ret.order.external_id,
@@ -21,6 +24,13 @@ def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> Retu
         status_reason=ret.status_reason,
         created_at=ret.created_at,
         updated_at=ret.updated_at,
+        policy_version=ret.policy_version,
+        refund_timing=RefundTiming(ret.refund_timing) if ret.refund_timing else None,
+        # Returns made before the policy engine have no recorded decision.
+        decision=DecisionOut.model_validate(ret.decision) if ret.decision else None,
+        facility=ret.facility.code if ret.facility else None,
+        pickup_start=ret.pickup_start,
+        pickup_end=ret.pickup_end,
         lines=[
             ReturnLineOut(
                 line_id=line.order_line.line_ref,
@@ -33,6 +43,9 @@ def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> Retu
                 received_quantity=line.received_quantity,
                 grade=Grade(line.grade) if line.grade else None,
                 disposition=Disposition(line.disposition) if line.disposition else None,
+                opened=line.opened,
+                fit_size=line.fit_size,
+                exchange_sku=line.exchange_sku,
             )
             for line in ret.lines
         ],

@@ -94,6 +94,30 @@ NOUNS = {
     "toys": ("Building Blocks", "Puzzle 1000", "Plush Bear", "RC Car", "Board Game"),
 }
 ADJECTIVES = ("Classic", "Everyday", "Premium", "Nordic", "Urban", "Studio", "Coastal")
+# The demo merchant ships around London: postcode districts and their rough centres, so that
+# drop-off points and lockers can be found near each shopper.
+DISTRICTS = (
+    ("W1D", 51.5136, -0.1340),  # Soho
+    ("WC2H", 51.5129, -0.1270),  # Covent Garden
+    ("EC1V", 51.5265, -0.0996),  # Clerkenwell
+    ("N1", 51.5380, -0.1000),  # Islington
+    ("NW1", 51.5350, -0.1420),  # Camden
+    ("NW3", 51.5550, -0.1750),  # Hampstead
+    ("N16", 51.5620, -0.0760),  # Stoke Newington
+    ("E1", 51.5170, -0.0590),  # Whitechapel
+    ("E8", 51.5430, -0.0630),  # Hackney
+    ("E14", 51.5080, -0.0200),  # Poplar
+    ("E20", 51.5430, -0.0140),  # Stratford
+    ("SE1", 51.5010, -0.0940),  # Southwark
+    ("SE15", 51.4700, -0.0690),  # Peckham
+    ("SW9", 51.4650, -0.1150),  # Brixton
+    ("SW11", 51.4680, -0.1650),  # Battersea
+    ("SW6", 51.4760, -0.2000),  # Fulham
+    ("W11", 51.5130, -0.2050),  # Notting Hill
+    ("W12", 51.5080, -0.2270),  # Shepherd's Bush
+)
+# The letters a UK inward code may end with (never C, I, K, M, O or V).
+INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
 
 @dataclass(frozen=True)
@@ -235,12 +259,33 @@ class SimProduct:
 
 
 @dataclass(frozen=True)
+class SimAddress:
+    postcode: str
+    country: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
 class SimCustomer:
     id: str
     email: str
     name: str
     tier: str
     returns_appetite: float  # multiplies return probability; a few serial returners
+    address: SimAddress
+
+
+def london_address(rng: random.Random) -> SimAddress:
+    """A postcode in one of the districts, a few hundred metres from its centre."""
+    district, lat, lon = rng.choice(DISTRICTS)
+    inward = f"{rng.randint(1, 9)}{rng.choice(INWARD_LETTERS)}{rng.choice(INWARD_LETTERS)}"
+    return SimAddress(
+        postcode=f"{district} {inward}",
+        country="GB",
+        lat=round(lat + rng.uniform(-0.006, 0.006), 5),
+        lon=round(lon + rng.uniform(-0.009, 0.009), 5),
+    )
 
 
 @dataclass
@@ -287,6 +332,7 @@ def build_merchant(rng: random.Random, *, customers: int, styles_per_category: i
                 name=f"{first} {last}",
                 tier=rng.choices(("standard", "gold", "vip"), (80, 15, 5))[0],
                 returns_appetite=2.5 if serial else rng.uniform(0.6, 1.2),
+                address=london_address(rng),
             )
         )
     return merchant

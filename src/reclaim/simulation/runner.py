@@ -24,8 +24,10 @@ from reclaim.catalog.models import Product
 from reclaim.db import transaction
 from reclaim.errors import Conflict, ReclaimError
 from reclaim.orders.models import Order, OrderLine
-from reclaim.orders.schemas import CustomerIn, OrderIn, OrderLineIn, ProductIn
+from reclaim.orders.schemas import AddressIn, CustomerIn, OrderIn, OrderLineIn, ProductIn
 from reclaim.orders.service import upsert_order
+from reclaim.policy.loader import LoadedPolicy
+from reclaim.policy.loader import load as load_policy
 from reclaim.returns import service as returns
 from reclaim.returns.models import Return, ReturnLine
 from reclaim.returns.schemas import (
@@ -38,12 +40,10 @@ from reclaim.returns.schemas import (
     ReturnIn,
     ReturnLineIn,
 )
-from reclaim.returns.states import Method, Reason, Resolution, Status
+from reclaim.returns.states import Method, Reason, Status
 from reclaim.simulation import behaviour
 from reclaim.simulation.merchant import CATEGORIES, PROFILE, Merchant, SimProduct, build_merchant
 
-REVIEW_VALUE_MINOR = 40_000
-RETURNLESS_BELOW_MINOR = 1_500
 NO_SHOW_DAYS = 21
 Step = Callable[[], Awaitable[object]]
 
@@ -54,7 +54,8 @@ class SimulationConfig:
     orders_per_day: int
     seed: int = 1
     start: date | None = None
-    window_days: int = 30
+    # The returns policy the merchant runs; the built-in one when not given.
+    policy: LoadedPolicy = field(default_factory=lambda: load_policy(None))
 
     @property
     def first_day(self) -> date:
@@ -198,6 +199,12 @@ class Simulation:
             delivered_at=delivered,
             shipping_minor=0 if goods >= 5_000 else 499,
             discount_minor=goods // 10 if coupon else 0,
+            shipping_address=AddressIn(
+                postcode=customer.address.postcode,
+                country=customer.address.country,
+                lat=customer.address.lat,
+                lon=customer.address.lon,
+            ),
             lines=[
                 OrderLineIn(
                     line_id=str(index),
@@ -257,65 +264,49 @@ class Simulation:
             order_id=order.order_id, method=behaviour.choose_method(self.rng), lines=lines
         )
         when = delivered + timedelta(
-            days=min(self.rng.gammavariate(2.0, 3.5), self.config.window_days - 1)
+            days=min(self.rng.gammavariate(2.0, 3.5), self.config.policy.policy.window.days - 1)
         )
-        prices = {
-            ref: item.unit_price_minor
-            for ref, item in zip(order.line_refs(), order.lines, strict=True)
-        }
-        value = sum(prices[line.line_id] * line.quantity for line in lines)
-        self._at(when, "create", lambda: self._create(request, when, value, prices))
+        self._at(when, "create", lambda: self._create(request, when))
 
-    async def _create(
-        self, request: ReturnIn, when: datetime, value: int, prices: dict[str, int]
-    ) -> None:
-        created: list[str] = []
+    async def _create(self, request: ReturnIn, when: datetime) -> None:
+        created: list[tuple[str, Status, Method]] = []
 
         async def body(session: AsyncSession) -> None:
             ret = await returns.create_return(
                 session,
                 request,
                 returns.Actor("simulator", when),
-                window_days=self.config.window_days,
+                policy=self.config.policy,
                 channel="simulator",
             )
-            created.append(ret.number)
+            created.append((ret.number, Status(ret.status), Method(ret.method)))
 
         if not await self._run_step("create", body):
             return
-        number = created[0]
-        soon = when + timedelta(minutes=self.rng.randint(5, 120))
-        risky = any(line.reason is Reason.UNAUTHORIZED_PURCHASE for line in request.lines)
-        if risky or value > REVIEW_VALUE_MINOR:
-            self._at(soon, "review", lambda: self._review(number, soon, risky))
-            return
-        returnless = all(
-            prices[line.line_id] < RETURNLESS_BELOW_MINOR for line in request.lines
-        ) and all(line.resolution is not Resolution.EXCHANGE for line in request.lines)
-        self._at(soon, "approve", lambda: self._approve(number, soon, request, returnless))
+        number, status, method = created[0]
+        if status is Status.REVIEW:
+            risky = any(line.reason is Reason.UNAUTHORIZED_PURCHASE for line in request.lines)
+            decided = when + timedelta(hours=self.rng.uniform(2, 30))
+            self._at(decided, "decide", lambda: self._decide(number, decided, risky))
+        elif status is Status.REQUESTED:  # a policy that leaves approval to staff
+            decided = when + timedelta(hours=self.rng.uniform(1, 24))
+            self._at(decided, "approve", lambda: self._approve(number, decided))
+        elif status is Status.APPROVED:
+            self._after_approval(number, when, returnless=method is Method.KEEP_ITEM)
 
-    async def _review(self, number: str, when: datetime, risky: bool) -> None:
-        why = "Unauthorized purchase claim" if risky else "High value"
-        await self._run_step(
-            "review",
-            lambda s: returns.send_to_review(s, number, returns.Actor("policy", when), why),
-        )
-        decided = when + timedelta(hours=self.rng.uniform(2, 30))
+    async def _decide(self, number: str, when: datetime, risky: bool) -> None:
+        """An agent looks at a return the policy sent to review."""
         if risky and self.rng.random() < 0.4:
-            self._at(
-                decided,
+            await self._step(
                 "reject",
-                lambda: self._step(
-                    "reject",
-                    number,
-                    decided,
-                    lambda s, a: returns.reject(
-                        s, number, a, "Purchase was made by the account owner."
-                    ),
+                number,
+                when,
+                lambda s, a: returns.reject(
+                    s, number, a, "Purchase was made by the account owner."
                 ),
             )
             return
-        self._at(decided, "approve", lambda: self._approve(number, decided, None, False))
+        await self._approve(number, when)
 
     async def _step(
         self,
@@ -326,16 +317,14 @@ class Simulation:
     ) -> bool:
         return await self._run_step(kind, lambda s: change(s, returns.Actor("simulator", when)))
 
-    async def _approve(
-        self, number: str, when: datetime, request: ReturnIn | None, returnless: bool
-    ) -> None:
-        actor = "policy" if request else "agent"
+    async def _approve(self, number: str, when: datetime) -> None:
         ok = await self._run_step(
-            "approve",
-            lambda s: returns.approve(s, number, returns.Actor(actor, when), returnless=returnless),
+            "approve", lambda s: returns.approve(s, number, returns.Actor("agent", when))
         )
-        if not ok:
-            return
+        if ok:
+            self._after_approval(number, when, returnless=False)
+
+    def _after_approval(self, number: str, when: datetime, *, returnless: bool) -> None:
         if returnless:
             done = when + timedelta(minutes=1)
             self._at(
