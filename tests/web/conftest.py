@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import uvicorn
 from reclaim.api.app import create_app
 from reclaim.config import Settings
 from reclaim.users.apikeys import IssuedKey
-from tests.factories import seed_api_key
+from tests.factories import MANUAL_POLICY_TEXT, seed_api_key
 
 
 def _free_port() -> int:
@@ -39,8 +40,21 @@ def server_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def live_server(db_url: str, server_overrides: dict[str, Any]) -> Iterator[LiveServer]:
-    settings = Settings(database_url=db_url, db_pool_size=10, **server_overrides)
+def live_server(
+    db_url: str, server_overrides: dict[str, Any], tmp_path: Path
+) -> Iterator[LiveServer]:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(MANUAL_POLICY_TEXT)
+    settings = Settings(
+        **{
+            "database_url": db_url,
+            "db_pool_size": 10,
+            "policy_file": policy,
+            "files_dir": tmp_path / "files",
+            "secret_key": "test secret key",
+            **server_overrides,
+        }
+    )
     port = _free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

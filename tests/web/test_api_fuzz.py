@@ -101,7 +101,7 @@ LIFECYCLE: list[tuple[str, dict[str, Any] | None]] = [
 @pytest.fixture
 async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
     """Order 1001 with returns requested, approved, in transit, received, inspected and ready to
-    complete: the path parameters that name them, by parameter name."""
+    complete, and facility DROP-1: the path parameters that name them, by parameter name."""
     await post_order(client, "1001", quantity=10)
     numbers = []
     for steps in range(len(LIFECYCLE) + 1):
@@ -109,7 +109,10 @@ async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
         for action, body in LIFECYCLE[:steps]:
             await act(client, number, action, body)
         numbers.append(number)
-    return {"order_id": ["1001"], "number": numbers}
+    facility = {"name": "Soho drop-off", "kind": "dropoff", "methods": ["box_free_dropoff"]}
+    response = await client.put("/api/v1/facilities/DROP-1", json={"code": "DROP-1", **facility})
+    assert response.status_code == 201, response.text
+    return {"order_id": ["1001"], "number": numbers, "code": ["DROP-1"]}
 
 
 # What an aimed body names instead of what was generated: the seeded order or a new one, a real

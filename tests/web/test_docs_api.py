@@ -33,6 +33,11 @@ OPERATIONS = {
         )
     ),
     ("get", "/api/v1/health"),
+    ("get", "/api/v1/orders/{order_id}/returnability"),
+    ("get", "/api/v1/policy"),
+    ("put", "/api/v1/facilities/{code}"),
+    ("get", "/api/v1/facilities"),
+    ("get", "/api/v1/facilities/{code}"),
 }
 
 
