@@ -6,8 +6,6 @@ and only a clean file is written, in one transaction: all of it or none of it.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from reclaim.db import transaction
 from reclaim.logistics.models import Facility
 from reclaim.logistics.schemas import FacilityIn, FacilityKind
 from reclaim.logistics.service import upsert_facility
-from reclaim.orders.importer import RowError, header_error
+from reclaim.orders.importer import RowError, csv_rows
 from reclaim.returns.states import Method
 
 facilities_app = typer.Typer(
@@ -103,26 +101,11 @@ def _explain(exc: ValidationError) -> str:
 def parse_csv(text: str) -> ParsedFacilities:
     """Every row checked; a code given twice is a mistake, not an update."""
     parsed = ParsedFacilities()
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    if bad := header_error(header, REQUIRED_CSV, CSV_COLUMNS):
-        parsed.errors.append(bad)
-        return parsed
     seen: dict[str, int] = {}
-    for row in reader:
-        number = reader.line_num
+    for number, cells in csv_rows(text, REQUIRED_CSV, CSV_COLUMNS, parsed.errors):
         parsed.rows += 1
-        extra: list[str] | None = row.pop(None, None)  # type: ignore[call-overload,assignment]
-        if extra:
-            parsed.errors.append(
-                RowError(
-                    number,
-                    f"{len(header) + len(extra)} values for {len(header)} columns; "
-                    "quote values that contain commas",
-                )
-            )
+        if cells is None:
             continue
-        cells = {key: (value or "").strip() for key, value in row.items()}
         try:
             facility = FacilityIn.model_validate(_row_to_facility(cells))
         except ValidationError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,33 @@ class RowError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+
+def csv_rows(
+    text: str, required: Iterable[str], known: Sequence[str], errors: list[RowError]
+) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """Each row's line number and stripped cells by column, once the header is checked.
+
+    A bad header or a row with more values than columns is reported into ``errors``; such a
+    row comes back as ``None`` so callers still count it."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    if bad := header_error(header, required, known):
+        errors.append(bad)
+        return
+    for row in reader:
+        extra: list[str] | None = row.pop(None, None)  # type: ignore[call-overload,assignment]
+        if extra:
+            errors.append(
+                RowError(
+                    reader.line_num,
+                    f"{len(header) + len(extra)} values for {len(header)} columns; "
+                    "quote values that contain commas",
+                )
+            )
+            yield reader.line_num, None
+            continue
+        yield reader.line_num, {key: (value or "").strip() for key, value in row.items()}
 
 
 def header_error(
@@ -216,26 +243,11 @@ def _row_to_order(row: dict[str, str], currency: str) -> dict[str, Any]:
 def parse_csv(text: str) -> ParsedFile:
     """Rows of one order may be anywhere in the file; its header fields must agree."""
     parsed = ParsedFile()
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    if bad := header_error(header, REQUIRED_CSV, CSV_COLUMNS):
-        parsed.errors.append(bad)
-        return parsed
     drafts: dict[str, tuple[int, dict[str, Any], list[int]]] = {}
-    for row in reader:
-        number = reader.line_num
+    for number, row in csv_rows(text, REQUIRED_CSV, CSV_COLUMNS, parsed.errors):
         parsed.rows += 1
-        extra: list[str] | None = row.pop(None, None)  # type: ignore[call-overload,assignment]
-        if extra:
-            parsed.errors.append(
-                RowError(
-                    number,
-                    f"{len(header) + len(extra)} values for {len(header)} columns; "
-                    "quote values that contain commas",
-                )
-            )
+        if row is None:
             continue
-        row = {key: (value or "").strip() for key, value in row.items()}
         try:
             empty = [name for name in REQUIRED_CSV if not row.get(name)]
             if empty:
