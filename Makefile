@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Set up, migrate the SQLite database, seed the demo merchant, and serve on :8000.
+## Set up, migrate the SQLite database, seed the demo merchant, and serve on :8000
+## (delivering e-mails, written under data/mail/, and webhooks from the same process).
 run: install
 	$(BIN)/reclaim demo
-	$(BIN)/reclaim serve --host 127.0.0.1 --port 8000
+	$(BIN)/reclaim serve --host 127.0.0.1 --port 8000 --worker
 
 ## Set up and run the whole suite (PostgreSQL too when RECLAIM_TEST_POSTGRES_URL is set).
 test: install

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from benchmarks import http_returns, policy, raw_returns, simulator
+from benchmarks import http_returns, logistics, policy, raw_returns, simulator, worker
 from benchmarks.common import (
     DEFAULT_POSTGRES_URL,
     POSTGRES_ENV,
@@ -32,6 +32,8 @@ WORKLOADS: dict[str, Workload] = {
     simulator.NAME: simulator.run,
     http_returns.NAME: http_returns.run,
     raw_returns.NAME: raw_returns.run,
+    worker.NAME: worker.run,
+    logistics.NAME: logistics.run,
 }
 
 

@@ -11,10 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from benchmarks.seeding import order_in, return_body
 from reclaim.config import normalise_database_url
-from reclaim.db import create_engine
+from reclaim.db import create_engine, transaction
+from reclaim.kit.clock import utcnow
 from reclaim.migrate import upgrade_to_head
+from reclaim.orders.service import upsert_order
+from reclaim.policy.loader import load
+from reclaim.returns import service as returns
+from reclaim.returns.schemas import ReturnIn
+from reclaim.returns.states import Status
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POSTGRES_ENV = "RECLAIM_BENCH_POSTGRES_URL"
@@ -122,6 +130,43 @@ async def migrate(url: str) -> None:
         await upgrade_to_head(engine)
     finally:
         await engine.dispose()
+
+
+# Seeding ----------------------------------------------------------------------------------
+
+# Returns per seeding transaction: seeding is setup, not the thing measured.
+SEED_BATCH = 25
+
+
+async def seed_approved_returns(
+    sessions: async_sessionmaker[AsyncSession],
+    count: int,
+    prefix: str,
+    *,
+    in_transit: bool = False,
+) -> list[str]:
+    """``count`` one-line orders, each with a return the built-in policy approves on the spot
+    (so it has a shipment), written through the services; with ``in_transit`` each is then
+    marked in transit too. Returns their numbers.
+
+    Every step writes its real outbox message: ``return.requested``, ``return.approved`` and,
+    with ``in_transit``, ``return.in_transit``."""
+    policy = load(None)
+    numbers: list[str] = []
+    for first in range(0, count, SEED_BATCH):
+        async with transaction(sessions) as session:
+            for index in range(first, min(first + SEED_BATCH, count)):
+                order_id = f"{prefix}{index:06d}"
+                await upsert_order(session, order_in(order_id, 1))
+                data = ReturnIn.model_validate_json(return_body(order_id))
+                actor = returns.Actor("benchmark", utcnow())
+                ret = await returns.create_return(session, data, actor, policy=policy)
+                if ret.status != Status.APPROVED:
+                    raise RuntimeError(f"the built-in policy left {ret.number} {ret.status}")
+                if in_transit:
+                    await returns.mark_in_transit(session, ret.number, actor)
+                numbers.append(ret.number)
+    return numbers
 
 
 # Output ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,47 @@ class Settings(BaseSettings):
         ge=1,
         description="After this, a key left in flight by a crashed request is free.",
     )
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where shoppers reach Reclaim: the base of links in e-mails.",
+    )
+    merchant_name: str = Field(default="Reclaim demo store", max_length=120)
+    carrier: Literal["local"] = Field(
+        default="local",
+        description="Who issues tracking numbers and labels; 'local' makes them itself.",
+    )
+    tracking_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret ('whsec_…') that signs tracking events posted by carriers "
+        "and drop-off points; unset, the tracking endpoint accepts nothing.",
+    )
+    # E-mail: over SMTP when smtp_host is set, else written as .eml files under mail_dir.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    mail_from: str = "Reclaim returns <returns@localhost>"
+    mail_dir: Path = Field(default=DEFAULT_DATA_DIR / "mail")
+    # Webhooks: private, loopback and link-local targets are refused unless allowed here.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    webhook_secret_overlap_hours: int = Field(default=24, ge=0, le=24 * 30)
+    # The worker.
+    embedded_worker: bool = Field(
+        default=False,
+        description="Run the delivery worker inside the web process (one-process installs).",
+    )
+    worker_batch: int = Field(default=50, ge=1, le=1000)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_lease_seconds: int = Field(
+        default=120, ge=1, description="A row claimed by a worker that died is free after this."
+    )
+    delivery_max_attempts: int = Field(default=12, ge=1, le=100)
+    retry_base_seconds: float = Field(default=10, gt=0)
+    retry_max_seconds: float = Field(default=6 * 3600, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -4,8 +4,13 @@ from reclaim.api.models import IdempotencyRecord
 from reclaim.catalog.models import Product
 from reclaim.db import Base
 from reclaim.files.models import ReturnPhoto
-from reclaim.logistics.models import Facility
-from reclaim.notifications.models import OutboxMessage
+from reclaim.logistics.models import Facility, Shipment, TrackingEvent
+from reclaim.notifications.models import (
+    Delivery,
+    DeliveryAttempt,
+    OutboxMessage,
+    WebhookEndpoint,
+)
 from reclaim.orders.models import Customer, Order, OrderLine
 from reclaim.policy.models import PolicyVersion
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
@@ -17,6 +22,8 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Customer",
+    "Delivery",
+    "DeliveryAttempt",
     "Facility",
     "IdempotencyRecord",
     "Order",
@@ -28,6 +35,9 @@ __all__ = [
     "ReturnEvent",
     "ReturnLine",
     "ReturnPhoto",
+    "Shipment",
+    "TrackingEvent",
+    "WebhookEndpoint",
     "RateLimitWindow",
     "metadata",
 ]

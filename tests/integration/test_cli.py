@@ -170,7 +170,9 @@ async def test_apikeys_list_shows_prefix_name_and_scopes_but_never_the_secret(
     listed = {row[0]: row for row in table_rows(result.output)}
     assert set(listed) == {reporting.prefix, backend.prefix}
     assert listed[reporting.prefix][1:3] == ["test integration", "returns:read, orders:read"]
-    assert listed[backend.prefix][2] == "orders:read, orders:write, returns:read, returns:write"
+    assert listed[backend.prefix][2] == (
+        "orders:read, orders:write, returns:read, returns:write, webhooks:manage"
+    )
     for key in (reporting, backend):
         assert key.token.split("_", 2)[2] not in result.output
     assert not any(h in result.output for h in hashes)
@@ -343,6 +345,7 @@ async def test_demo_seeds_once_and_each_run_replaces_the_demo_key(sessions: Sess
         "orders:write",
         "returns:read",
         "returns:write",
+        "webhooks:manage",
     ]
     assert await _scopes(sessions, shop.token) is not None
     live = "SELECT count(*) FROM api_keys WHERE name = 'demo' AND revoked_at IS NULL"
@@ -374,6 +377,9 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
         "facilities",
         "simulate",
         "demo",
+        "tracking",
+        "outbox",
+        "worker",
     }
 
 

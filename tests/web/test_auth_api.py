@@ -45,6 +45,18 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
         "returns:write",
     ),
     ("POST", "/api/v1/returns/{number}/complete", None, "returns:write"),
+    ("GET", "/api/v1/returns/{number}/shipment", None, "returns:read"),
+    ("GET", "/api/v1/returns/{number}/label.pdf", None, "returns:read"),
+    ("GET", "/api/v1/returns/{number}/qr.png", None, "returns:read"),
+    ("POST", "/api/v1/webhooks", {"url": "https://93.184.215.14/h"}, "webhooks:manage"),
+    ("GET", "/api/v1/webhooks", None, "webhooks:manage"),
+    ("GET", "/api/v1/webhooks/1", None, "webhooks:manage"),
+    ("PATCH", "/api/v1/webhooks/1", {"description": "x"}, "webhooks:manage"),
+    ("DELETE", "/api/v1/webhooks/1", None, "webhooks:manage"),
+    ("POST", "/api/v1/webhooks/1/rotate-secret", None, "webhooks:manage"),
+    ("GET", "/api/v1/webhooks/1/deliveries", None, "webhooks:manage"),
+    ("GET", "/api/v1/deliveries", None, "webhooks:manage"),
+    ("POST", "/api/v1/deliveries/1/replay", None, "webhooks:manage"),
 ]
 
 

@@ -7,6 +7,7 @@ named by RECLAIM_SCREENSHOTS when that is set, so a person can look at what shop
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import return_payload
 from tests.web.portal_support import PORTAL_POLICY, seed_portal_order
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -344,6 +346,25 @@ async def test_a_shopper_returns_a_tee_in_a_real_browser(
     await page.wait_for_url(f"**/returns/r/{number.group(0)}")
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"Return {number.group(0)}")
 
+    # The tee again, by prepaid label (started by the shop's systems this time): the label to
+    # download, by keyboard, and the code to show at the counter for those without a printer.
+    created = await client.post("/api/v1/returns", json=return_payload(line_id="1"))
+    assert created.status_code == 201, created.text
+    labelled = created.json()["number"]
+    await page.goto(f"/returns/r/{labelled}")
+    await arrive(f"Return {labelled}", "status-label")
+    download = page.get_by_role("link", name="Download your label (PDF)")
+    await expect(download).to_be_visible()
+    await expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    await expect(page.get_by_text(created.json()["shipment"]["tracking_number"])).to_be_visible()
+    await _tab_to(page, download)
+    async with page.expect_download() as downloading:
+        await page.keyboard.press("Enter")
+    saved = await downloading.value
+    assert saved.suggested_filename == f"{labelled}-label.pdf"
+    pdf = await asyncio.to_thread(Path(await saved.path()).read_bytes)
+    assert pdf.startswith(b"%PDF")
+
     await context.close()
     assert not errors, "\n".join(errors)
     assert not layout, "\n".join(layout)
@@ -359,5 +380,6 @@ async def test_a_shopper_returns_a_tee_in_a_real_browser(
         "09-confirm.png",
         "10-status.png",
         "11-cancelled.png",
+        "12-status-label.png",
     ]
     print(f"{device}: {time.monotonic() - started:.1f}s, screenshots in {camera.folder}")

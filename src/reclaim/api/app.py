@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,11 @@ from reclaim.db import create_engine, session_factory, transaction
 from reclaim.errors import ReclaimError
 from reclaim.files.storage import LocalStorage
 from reclaim.kit.clock import utcnow
+from reclaim.logistics.label_routes import router as labels_router
 from reclaim.logistics.routes import router as facilities_router
+from reclaim.logistics.tracking_routes import router as tracking_router
 from reclaim.migrate import upgrade_to_head
+from reclaim.notifications.routes import router as webhooks_router
 from reclaim.orders.routes import router as orders_router
 from reclaim.policy.loader import load as load_policy
 from reclaim.policy.routes import router as policy_router
@@ -35,6 +38,7 @@ from reclaim.web.portal import flow as portal_flow
 from reclaim.web.portal import routes as portal_routes
 from reclaim.web.portal.common import PageError, SessionExpired, error_page, expired_page
 from reclaim.web.security import SessionCodec
+from reclaim.worker.embedded import embedded_worker
 
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -45,6 +49,9 @@ def api_router() -> APIRouter:
     router.include_router(returns_router)
     router.include_router(policy_router)
     router.include_router(facilities_router)
+    router.include_router(labels_router)
+    router.include_router(tracking_router)
+    router.include_router(webhooks_router)
 
     @router.get("/health", tags=["operations"], summary="Liveness and version")
     async def health() -> dict[str, str]:
@@ -68,7 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with transaction(app.state.sessions) as session:
             await register_policy(session, policy, utcnow())
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if settings.embedded_worker:
+                    await stack.enter_async_context(
+                        embedded_worker(
+                            settings, policy, app.state.sessions, app.state.read_sessions
+                        )
+                    )
+                yield
         finally:
             await engine.dispose()
 

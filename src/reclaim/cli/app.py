@@ -14,6 +14,8 @@ from reclaim.cli.facilities import facilities_app
 from reclaim.cli.imports import import_app
 from reclaim.cli.policy import policy_app
 from reclaim.cli.simulate import simulate
+from reclaim.cli.tracking import tracking_app
+from reclaim.cli.worker import outbox_app, worker
 from reclaim.config import get_settings
 from reclaim.db import transaction
 from reclaim.returns import service as returns
@@ -36,7 +38,10 @@ app.add_typer(returns_app, name="returns")
 app.add_typer(keys_app, name="apikeys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(facilities_app, name="facilities")
+app.add_typer(tracking_app, name="tracking")
+app.add_typer(outbox_app, name="outbox")
 app.command("simulate")(simulate)
+app.command("worker")(worker)
 app.command("demo")(demo)
 
 
@@ -44,6 +49,13 @@ app.command("demo")(demo)
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker",
+            help="Also deliver e-mails and webhooks from this process (else run 'reclaim worker')",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API (and pages) over HTTP."""
     import uvicorn
@@ -51,8 +63,13 @@ def serve(
     from reclaim.api.app import create_app
 
     settings = get_settings()
+    if worker:
+        settings = settings.model_copy(update={"embedded_worker": True})
     host, port = host or settings.host, port or settings.port
     console.print(f"Reclaim on [bold]http://{host}:{port}[/]  API docs: http://{host}:{port}/docs")
+    if settings.embedded_worker:
+        where = f"SMTP {settings.smtp_host}" if settings.smtp_host else f"{settings.mail_dir}/"
+        console.print(f"Delivering e-mails ({where}) and webhooks from this process.")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
@@ -107,6 +124,16 @@ def returns_show(number: Annotated[str, typer.Argument(help="RMA number")]) -> N
             f"[bold]{view.number}[/]  order {view.order_id}  [cyan]{view.status}[/]"
             f"  method {view.method.value}"
         )
+        shipment = view.shipment
+        if shipment is None:
+            console.print("shipment  none")
+        else:
+            void = shipment.cancelled_at
+            console.print(
+                f"shipment  {shipment.carrier} {shipment.kind.value}  tracking "
+                f"[bold]{shipment.tracking_number}[/]  stage [cyan]{shipment.stage}[/]"
+                + (f"  [red]void since {void:%Y-%m-%d %H:%M}[/]" if void else "")
+            )
         lines = Table(
             "Line", "SKU", "Qty", "Reason", "Resolution", "Received", "Grade", "Disposition"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, database, live_policy, run
@@ -13,6 +13,7 @@ from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
+from reclaim.notifications.models import OutboxMessage
 from reclaim.orders.models import Customer, Order
 from reclaim.returns.models import Return
 from reclaim.simulation.facilities import seed_facilities
@@ -45,6 +46,7 @@ def demo(
                     places = await seed_facilities(session)
                 console.print(f"{places} drop-off points, lockers, stores and a warehouse.")
                 print_summary(await simulate_with_progress(sessions, config), config)
+                await _history_is_not_news(sessions)
             return await _fresh_demo_key(sessions), await _demo_shopper(sessions)
 
     key, shopper = run(_main())
@@ -60,6 +62,16 @@ def demo(
         f"  Try: curl -H 'Authorization: Bearer {key.token}' {url}/api/v1/returns?limit=5",
         soft_wrap=True,
     )
+
+
+async def _history_is_not_news(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The simulated past has no one to tell: only what happens from now on is e-mailed."""
+    async with transaction(sessions) as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.dispatched_at.is_(None))
+            .values(dispatched_at=utcnow())
+        )
 
 
 async def _demo_shopper(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str] | None:

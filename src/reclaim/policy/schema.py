@@ -219,6 +219,19 @@ class Pickup(Rules):
         return value
 
 
+class Handover(Rules):
+    """How long an approved return may take to be handed over, and when to remind the shopper."""
+
+    days: Annotated[int, Field(ge=1, le=365)] = 14
+    reminder_days_before: Annotated[int, Field(ge=0, le=364)] = 3
+
+    @model_validator(mode="after")
+    def _reminder_inside(self) -> Handover:
+        if self.reminder_days_before >= self.days:
+            raise ValueError("reminder_days_before must be fewer than days")
+        return self
+
+
 class Policy(Rules):
     name: Annotated[str, Field(min_length=1, max_length=120)]
     # Approve eligible requests at once; "false" leaves every request for staff.
@@ -233,3 +246,4 @@ class Policy(Rules):
     refund_timing: Timing = Timing()
     review: Review = Review()
     pickup: Pickup = Pickup()
+    handover: Handover = Handover()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from reclaim.db import Base, BigId, UTCDateTime, json_type
 from reclaim.files.models import ReturnPhoto
 from reclaim.kit.clock import utcnow
-from reclaim.logistics.models import Facility
+from reclaim.logistics.models import Facility, Shipment
 from reclaim.orders.models import Customer, Order, OrderLine
 
 
@@ -37,12 +37,21 @@ class Return(Base):
     pickup_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set by the portal: one confirmation, however often it is submitted, makes one return.
     client_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # An approved return expires if not handed over by then; the shopper is reminded first.
+    handover_by: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when something needs a person (a carrier exception, say) without changing status.
+    attention: Mapped[str | None] = mapped_column(Text)
+    attention_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(lazy="raise")
     customer: Mapped[Customer] = relationship(lazy="raise")
     facility: Mapped[Facility | None] = relationship(lazy="raise")
+    # Loaded with every return, one query per batch: the API shows it wherever it shows a
+    # return. Read-only: logistics.shipments opens and closes shipments.
+    shipment: Mapped[Shipment | None] = relationship(lazy="selectin", viewonly=True)
     lines: Mapped[list[ReturnLine]] = relationship(
         back_populates="return_", lazy="raise", order_by="ReturnLine.id"
     )

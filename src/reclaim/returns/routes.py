@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reclaim.api.deps import AppPolicy, ReadSession, Sessions, require
+from reclaim.api.deps import AppPolicy, AppSettings, ReadSession, Sessions, require
 from reclaim.api.idempotency import run_idempotent
 from reclaim.api.problems import documented
 from reclaim.kit.clock import utcnow
+from reclaim.logistics.shipments import Journey
 from reclaim.orders.schemas import WITHOUT_NUL
 from reclaim.returns import service
 from reclaim.returns.models import Return
@@ -64,10 +65,17 @@ async def _change(
     responses=CHANGE_ERRORS,
 )
 async def create_return(
-    data: ReturnIn, request: Request, sessions: Sessions, policy: AppPolicy, key: Writer
+    data: ReturnIn,
+    request: Request,
+    sessions: Sessions,
+    policy: AppPolicy,
+    settings: AppSettings,
+    key: Writer,
 ) -> Response:
     async def work(session: AsyncSession) -> tuple[int, ReturnOut]:
-        ret = await service.create_return(session, data, _actor(key), policy=policy)
+        ret = await service.create_return(
+            session, data, _actor(key), policy=policy, carrier=settings.carrier
+        )
         return 201, await _shown(session, ret)
 
     return await run_idempotent(request, sessions, key, work)
@@ -122,15 +130,24 @@ async def send_to_review(
     responses=CHANGE_ERRORS,
 )
 async def approve(
-    number: str, request: Request, sessions: Sessions, key: Writer, data: ApproveIn | None = None
+    number: str,
+    request: Request,
+    sessions: Sessions,
+    policy: AppPolicy,
+    settings: AppSettings,
+    key: Writer,
+    data: ApproveIn | None = None,
 ) -> Response:
     chosen = data or ApproveIn()
+    journey = Journey(settings.carrier, policy.policy.handover.days)
     return await _change(
         request,
         sessions,
         key,
         number,
-        lambda s, a: service.approve(s, number, a, returnless=chosen.returnless, note=chosen.note),
+        lambda s, a: service.approve(
+            s, number, a, returnless=chosen.returnless, note=chosen.note, journey=journey
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from reclaim.logistics.carriers import ShipmentKind
 from reclaim.orders.schemas import Strict
 from reclaim.policy.rules import Outcome
 from reclaim.policy.schema import RefundTiming
@@ -168,6 +169,33 @@ class ReturnEventOut(BaseModel):
     data: dict[str, Any]
 
 
+class ShipmentOut(BaseModel):
+    """How the return travels back: its tracking number, where it has got to, and the label
+    or QR code the shopper hands over."""
+
+    kind: ShipmentKind = Field(
+        description="label: a printed label; qr: a code scanned at a drop-off point, locker or "
+        "store; pickup: collected in a booked slot, with a label"
+    )
+    carrier: str
+    tracking_number: str
+    stage: str = Field(
+        description="The furthest stage its scans have reached: created (no scan yet), accepted, "
+        "in_transit, out_for_delivery, delivered"
+    )
+    created_at: datetime
+    first_scan_at: datetime | None = Field(description="First scan: when it was handed over")
+    delivered_at: datetime | None = Field(description="Delivered to the returns facility")
+    cancelled_at: datetime | None = Field(description="The return was called off: label void")
+    pickup_start: datetime | None
+    pickup_end: datetime | None
+    handover_by: datetime | None = Field(description="Hand it over by then, or the return expires")
+    label_url: str | None = Field(
+        description="The 4x6 in label with its packing slip (PDF), for label and pickup kinds"
+    )
+    qr_url: str | None = Field(description="The QR code of the tracking number (PNG)")
+
+
 class ReturnOut(BaseModel):
     number: str
     order_id: str
@@ -185,6 +213,7 @@ class ReturnOut(BaseModel):
     pickup_start: datetime | None
     pickup_end: datetime | None
     lines: list[ReturnLineOut]
+    shipment: ShipmentOut | None = Field(description="None until approved, or when returnless")
     events: list[ReturnEventOut] | None = None
 
 

@@ -28,6 +28,7 @@ from reclaim.kit.clock import as_utc
 from reclaim.logistics import service as logistics
 from reclaim.logistics.models import Facility
 from reclaim.logistics.rules import FACILITY_METHODS, Slot, pickup_slots
+from reclaim.logistics.shipments import Journey, close_shipment, handover_deadline, open_shipment
 from reclaim.notifications.outbox import enqueue
 from reclaim.orders.models import Order, OrderLine
 from reclaim.policy import service as policy_service
@@ -49,9 +50,12 @@ from reclaim.returns.states import (
     TRANSITIONS,
     Action,
     Method,
+    Note,
     Resolution,
     Status,
 )
+
+DEFAULT_JOURNEY = Journey()
 
 TOPIC = {
     Action.CREATE: "return.requested",
@@ -65,6 +69,13 @@ TOPIC = {
     Action.INSPECT: "return.inspected",
     Action.DISPOSITION: "return.dispositioned",
     Action.COMPLETE: "return.completed",
+}
+
+
+NOTE_TOPIC = {
+    Note.ARRIVED: "return.arrived",
+    Note.ATTENTION: "return.attention",
+    Note.EXPIRING: "return.expiring",
 }
 
 
@@ -84,6 +95,7 @@ async def create_return(
     policy: LoadedPolicy,
     channel: str = "api",
     client_token: str | None = None,
+    carrier: str = "local",
 ) -> Return:
     """Check the request, hold its units, and apply the policy's decision in one transaction.
 
@@ -170,13 +182,20 @@ async def create_return(
         Action.CREATE,
         None,
         actor,
-        {"order_id": order.external_id, "policy_version": policy.version},
+        {
+            "order_id": order.external_id,
+            "policy_version": policy.version,
+            "outcome": decision.outcome.value,
+        },
     )
-    await _apply(session, ret, decision, Actor("policy", actor.now))
+    journey = Journey(carrier, policy.policy.handover.days)
+    await _apply(session, ret, decision, Actor("policy", actor.now), journey)
     return ret
 
 
-async def _apply(session: AsyncSession, ret: Return, decision: Decision, actor: Actor) -> None:
+async def _apply(
+    session: AsyncSession, ret: Return, decision: Decision, actor: Actor, journey: Journey
+) -> None:
     said = [note.text for note in decision.explanations]
     if decision.outcome is Outcome.REVIEW:
         why = "; ".join(decision.review_reasons)
@@ -192,6 +211,25 @@ async def _apply(session: AsyncSession, ret: Return, decision: Decision, actor: 
         )
         if decision.returnless:
             ret.method = Method.KEEP_ITEM
+        else:
+            await _start_journey(session, ret, journey, actor.now)
+
+
+async def _start_journey(
+    session: AsyncSession, ret: Return, journey: Journey, now: datetime
+) -> None:
+    """An approved return gets its tracking number, label or QR code, and a handover deadline."""
+    await open_shipment(
+        session,
+        return_id=ret.id,
+        return_number=ret.number,
+        method=Method(ret.method),
+        pickup_start=ret.pickup_start,
+        pickup_end=ret.pickup_end,
+        carrier_name=journey.carrier,
+        now=now,
+    )
+    ret.handover_by = handover_deadline(now, journey)
 
 
 async def _check_exchanges(
@@ -276,7 +314,7 @@ async def _release_units(session: AsyncSession, order_line_id: int, quantity: in
 def _record(
     session: AsyncSession,
     ret: Return,
-    action: Action,
+    action: Action | Note,
     from_status: Status | None,
     actor: Actor,
     data: dict[str, Any],
@@ -294,11 +332,20 @@ def _record(
     )
     enqueue(
         session,
-        TOPIC[action],
+        TOPIC[action] if isinstance(action, Action) else NOTE_TOPIC[action],
         ret.number,
         {"return": ret.number, "status": ret.status, "from_status": from_status, **data},
         actor.now,
     )
+
+
+def note(
+    session: AsyncSession, ret: Return, what: Note, actor: Actor, data: dict[str, Any]
+) -> None:
+    """Put something that changes no status on the return's timeline and in the outbox."""
+    current = Status(ret.status)
+    ret.updated_at = actor.now
+    _record(session, ret, what, current, actor, data)
 
 
 # Steps of the item's journey back, which a returnless (keep_item) return never takes.
@@ -378,6 +425,7 @@ async def approve(
     *,
     returnless: bool = False,
     note: str | None = None,
+    journey: Journey = DEFAULT_JOURNEY,
 ) -> Return:
     ret = await load_for_change(session, number)
     data: dict[str, Any] = {"returnless": returnless}
@@ -386,16 +434,25 @@ async def approve(
     _move(session, ret, Action.APPROVE, actor, data)
     if returnless:
         ret.method = Method.KEEP_ITEM
+    else:
+        await _start_journey(session, ret, journey, actor.now)
     ret.status_reason = note
     return ret
 
 
 async def _end_holding(
-    session: AsyncSession, ret: Return, action: Action, actor: Actor, why: str | None
+    session: AsyncSession,
+    ret: Return,
+    action: Action,
+    actor: Actor,
+    why: str | None,
+    data: dict[str, Any] | None = None,
 ) -> Return:
-    _move(session, ret, action, actor, {"reason": why} if why else {})
+    _move(session, ret, action, actor, {**({"reason": why} if why else {}), **(data or {})})
     assert ret.status in RELEASED
     ret.status_reason = why
+    ret.handover_by = None
+    await close_shipment(session, ret.id, actor.now)
     await _lock_order(session, ret.order_id)
     for line in sorted(ret.lines, key=lambda line: line.order_line_id):
         await _release_units(session, line.order_line_id, line.quantity)
@@ -418,7 +475,11 @@ async def cancel(session: AsyncSession, number: str, actor: Actor, why: str | No
 
 async def expire(session: AsyncSession, number: str, actor: Actor) -> Return:
     ret = await load_for_change(session, number)
-    return await _end_holding(session, ret, Action.EXPIRE, actor, "Not sent back in time.")
+    # The deadline goes with the event: the shopper's e-mail says which day was missed.
+    deadline = {"handover_by": ret.handover_by.isoformat()} if ret.handover_by else {}
+    return await _end_holding(
+        session, ret, Action.EXPIRE, actor, "Not sent back in time.", deadline
+    )
 
 
 async def mark_in_transit(

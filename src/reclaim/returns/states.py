@@ -98,6 +98,14 @@ def _check_moves_follow_transitions() -> None:
 _check_moves_follow_transitions()
 
 
+class Note(StrEnum):
+    """Things worth telling that move no status; the timeline and the outbox still hear them."""
+
+    ARRIVED = "arrived"  # the carrier delivered it to the facility
+    ATTENTION = "attention"  # the carrier reported a problem; staff should look
+    EXPIRING = "expiring"  # not handed over yet, and the deadline is near
+
+
 # How an action reads in a sentence: "A return that is received can't be approved."
 DONE: dict[Action, str] = {
     Action.CREATE: "created",

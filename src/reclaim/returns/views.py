@@ -4,10 +4,56 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import inspect
+
+from reclaim.logistics.carriers import ShipmentKind
+from reclaim.logistics.models import Shipment
 from reclaim.policy.schema import RefundTiming
 from reclaim.returns.models import Return, ReturnEvent
-from reclaim.returns.schemas import DecisionOut, ReturnEventOut, ReturnLineOut, ReturnOut
+from reclaim.returns.schemas import (
+    DecisionOut,
+    ReturnEventOut,
+    ReturnLineOut,
+    ReturnOut,
+    ShipmentOut,
+)
 from reclaim.returns.states import FAULT, Disposition, Grade, Method, Reason, Resolution
+
+API = "/api/v1/returns"
+
+
+def shipment_of(ret: Return) -> Shipment | None:
+    """The return's shipment, loaded with it.
+
+    Only a return created in this transaction has never been loaded; if approving it opened
+    a shipment, opening set it on the return, so "not loaded" means it has none."""
+    if "shipment" in inspect(ret).unloaded:
+        return None
+    return ret.shipment
+
+
+def shipment_out(ret: Return) -> ShipmentOut | None:
+    shipment = shipment_of(ret)
+    if shipment is None:
+        return None
+    live = shipment.cancelled_at is None
+    return ShipmentOut(
+        kind=ShipmentKind(shipment.kind),
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        stage=shipment.stage,
+        created_at=shipment.created_at,
+        first_scan_at=shipment.first_scan_at,
+        delivered_at=shipment.delivered_at,
+        cancelled_at=shipment.cancelled_at,
+        pickup_start=shipment.pickup_start,
+        pickup_end=shipment.pickup_end,
+        handover_by=ret.handover_by,
+        label_url=f"{API}/{ret.number}/label.pdf"
+        if live and shipment.kind != ShipmentKind.QR
+        else None,
+        qr_url=f"{API}/{ret.number}/qr.png" if live else None,
+    )
 
 
 def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> ReturnOut:
@@ -49,6 +95,7 @@ def return_out(ret: Return, events: Sequence[ReturnEvent] | None = None) -> Retu
             )
             for line in ret.lines
         ],
+        shipment=shipment_out(ret),
         events=[
             ReturnEventOut(
                 action=event.action,

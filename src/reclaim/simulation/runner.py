@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reclaim.catalog.models import Product
 from reclaim.db import transaction
 from reclaim.errors import Conflict, ReclaimError
+from reclaim.logistics.shipments import Journey
 from reclaim.orders.models import Order, OrderLine
 from reclaim.orders.schemas import AddressIn, CustomerIn, OrderIn, OrderLineIn, ProductIn
 from reclaim.orders.service import upsert_order
@@ -319,7 +320,13 @@ class Simulation:
 
     async def _approve(self, number: str, when: datetime) -> None:
         ok = await self._run_step(
-            "approve", lambda s: returns.approve(s, number, returns.Actor("agent", when))
+            "approve",
+            lambda s: returns.approve(
+                s,
+                number,
+                returns.Actor("agent", when),
+                journey=Journey(handover_days=self.config.policy.policy.handover.days),
+            ),
         )
         if ok:
             self._after_approval(number, when, returnless=False)

@@ -23,6 +23,8 @@ class Scope(StrEnum):
     ORDERS_WRITE = "orders:write"
     RETURNS_READ = "returns:read"
     RETURNS_WRITE = "returns:write"
+    # Register and rotate webhook endpoints, read delivery logs, replay dead deliveries.
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 ALL_SCOPES = tuple(Scope)

@@ -571,6 +571,7 @@ async def confirm(request: Request) -> Response:
                 policy=portal.policy,
                 channel="portal",
                 client_token=token,
+                carrier=portal.settings.carrier,
             )
             for line in ret.lines:
                 for photo in draft["asks"][line.order_line.line_ref].get("photos", []):

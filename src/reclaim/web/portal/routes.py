@@ -11,15 +11,28 @@ import segno
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from reclaim.errors import ReclaimError
+from reclaim.errors import Conflict, ReclaimError
 from reclaim.kit.clock import utcnow
+from reclaim.logistics import shipments
+from reclaim.logistics.label_routes import file_response
+from reclaim.logistics.models import Shipment
+from reclaim.logistics.rules import Slot
 from reclaim.returns import service as returns
+from reclaim.returns.models import Return
 from reclaim.returns.rules import normalise_return_number
-from reclaim.returns.states import Method, Status
+from reclaim.returns.states import Status
+from reclaim.returns.views import shipment_of
 from reclaim.web import ratelimit
 from reclaim.web.portal import data
 from reclaim.web.portal.common import HOME, PageError, Portal, first
-from reclaim.web.portal.story import HEADLINE, next_steps, story
+from reclaim.web.portal.story import (
+    HEADLINE,
+    journey,
+    live,
+    next_steps,
+    no_download,
+    story,
+)
 
 router = APIRouter(prefix=HOME, include_in_schema=False)
 
@@ -173,10 +186,20 @@ async def _own_return(portal: Portal, number: str):  # type: ignore[no-untyped-d
 async def status_page(request: Request, number: str) -> Response:
     portal = Portal(request)
     ret = await _own_return(portal, number)
+    shipment = live(shipment_of(ret))
+    # What to hand over shows until the parcel is on its way; the tracking number stays.
+    handover = shipment if shipment and Status(ret.status) is Status.APPROVED else None
     qr = None
-    if Status(ret.status) is Status.APPROVED and ret.method != Method.KEEP_ITEM:
+    if handover is not None:
         # A full QR code, not a Micro QR: drop-off scanners and phone cameras read only these.
-        qr = segno.make_qr(ret.number, error="m").svg_inline(scale=5, dark="#111", border=4)
+        qr = segno.make_qr(handover.tracking_number, error="m").svg_inline(
+            scale=5, dark="#111", border=4
+        )
+    slot = (
+        Slot(shipment.pickup_start, shipment.pickup_end).label
+        if shipment and shipment.pickup_start and shipment.pickup_end
+        else None
+    )
     return portal.render(
         "portal/status.html",
         {
@@ -185,6 +208,11 @@ async def status_page(request: Request, number: str) -> Response:
             "headline": HEADLINE[Status(ret.status)],
             "steps": next_steps(ret),
             "decision": ret.decision or {},
+            "shipment": shipment,
+            "handover": handover,
+            "labelled": handover is not None and handover.kind in shipments.LABEL_KINDS,
+            "slot": slot,
+            "legs": journey(shipment) if shipment else [],
             "qr": qr,
             "new": request.query_params.get("new") == "1",
             "can_cancel": Status(ret.status) in CANCELLABLE,
@@ -192,12 +220,65 @@ async def status_page(request: Request, number: str) -> Response:
     )
 
 
+def _usable(ret: Return, *, label: bool) -> Shipment:
+    """The shipment to download a label or code of, or a page saying why there is none."""
+    shipment = live(shipment_of(ret))
+    why = no_download(ret, shipment, label=label)
+    if why is not None:
+        raise PageError(
+            409,
+            "There's no label to download" if label else "There's no QR code to show",
+            why,
+            retry=f"{HOME}/r/{ret.number}",
+        )
+    assert shipment is not None  # no_download names a reason whenever there is none
+    return shipment
+
+
+async def _stored_file(portal: Portal, ret: Return, *, label: bool) -> bytes:
+    """The label or QR code, rendered and kept the first time the shopper asks for it."""
+    try:
+        async with portal.db(write=True) as session:
+            if label:
+                return await shipments.label_pdf(
+                    session,
+                    portal.storage,
+                    ret.number,
+                    merchant_name=portal.settings.merchant_name,
+                )
+            return await shipments.dropoff_qr_png(session, portal.storage, ret.number)
+    except Conflict as exc:  # cancelled since the page was shown
+        raise PageError(
+            409, "This return can't be sent back", exc.message, retry=f"{HOME}/r/{ret.number}"
+        ) from exc
+
+
+@router.get("/r/{number}/label.pdf")
+async def label(request: Request, number: str) -> Response:
+    portal = Portal(request)
+    ret = await _own_return(portal, number)
+    _usable(ret, label=True)
+    pdf = await _stored_file(portal, ret, label=True)
+    return file_response(pdf, "application/pdf", f"{ret.number}-label.pdf")
+
+
+@router.get("/r/{number}/dropoff.png")
+async def dropoff_code(request: Request, number: str) -> Response:
+    portal = Portal(request)
+    ret = await _own_return(portal, number)
+    _usable(ret, label=False)
+    png = await _stored_file(portal, ret, label=False)
+    # Inline, so it opens in a tab to show at the counter; the page's link saves it instead.
+    return file_response(png, "image/png", f"{ret.number}-qr.png", inline=True)
+
+
 @router.get("/r/{number}/qr.svg")
 async def qr_code(request: Request, number: str) -> Response:
     portal = Portal(request)
     ret = await _own_return(portal, number)
+    shipment = _usable(ret, label=False)
     buffer = io.BytesIO()
-    segno.make_qr(ret.number, error="m").save(buffer, kind="svg", scale=8, border=4)
+    segno.make_qr(shipment.tracking_number, error="m").save(buffer, kind="svg", scale=8, border=4)
     return Response(
         buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "private"}
     )

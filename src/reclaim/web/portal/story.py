@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from reclaim.logistics.carriers import ShipmentKind
+from reclaim.logistics.models import Shipment
 from reclaim.logistics.rules import Slot
 from reclaim.returns.models import Return, ReturnEvent
-from reclaim.returns.states import Action, Method, Status
+from reclaim.returns.states import Action, Method, Note, Status
 
 HEADLINE = {
     Status.REQUESTED: "Waiting for approval",
@@ -29,8 +31,20 @@ class Moment:
     text: str
 
 
+NOTED = {
+    Note.ARRIVED: "Your parcel reached our warehouse.",
+    Note.ATTENTION: "There's a problem with the delivery; we're looking into it.",
+    Note.EXPIRING: "Reminder: please send your return soon, before it expires.",
+}
+
+
 def _said(event: ReturnEvent) -> str | None:
     data = event.data or {}
+    if event.action == Note.EXPIRING and data.get("handover_by"):
+        by = datetime.fromisoformat(data["handover_by"])
+        return f"Reminder: please send your return by {by.day} {by:%b %Y}, or it expires."
+    if event.action in NOTED:
+        return NOTED[Note(event.action)]
     action = Action(event.action)
     if action is Action.CREATE:
         return "You started the return."
@@ -83,9 +97,11 @@ def next_steps(ret: Return) -> list[str]:
         pack = "Pack the items you're returning; keep your RMA number to hand."
         steps = {
             Method.PREPAID_LABEL: [
-                pack,
-                "Show the QR code below at any drop-off point of our carrier: they print the "
-                "label for you. Your prepaid label will also be e-mailed to you.",
+                pack + " Put the packing slip (page 2 of the label) in the box.",
+                "Print your label, stick it on the parcel and take it to any drop-off point of "
+                "our carrier.",
+                "No printer? Show the QR code below at any drop-off point of our carrier: they "
+                "print the label for you.",
             ],
             Method.BOX_FREE_DROPOFF: [
                 "No box or printer needed: bring the items and show the QR code below at "
@@ -103,14 +119,15 @@ def next_steps(ret: Return) -> list[str]:
                 + ". Staff check them in on the spot.",
             ],
             Method.SCHEDULED_PICKUP: [
-                pack,
+                pack + " Put the packing slip (page 2 of the label) in the box.",
                 "Have the parcel ready "
                 + (
                     Slot(ret.pickup_start, ret.pickup_end).label
                     if ret.pickup_start and ret.pickup_end
                     else "on your pickup day"
                 )
-                + ". The driver scans the QR code below.",
+                + ". Stick your label on it or, if you have no printer, the driver scans the "
+                "QR code below and brings one.",
             ],
         }
         return steps.get(method, [pack])
@@ -119,3 +136,43 @@ def next_steps(ret: Return) -> list[str]:
     if status in (Status.RECEIVED, Status.INSPECTED):
         return ["We have your return and are checking it. We'll e-mail you when it's done."]
     return []
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A step of the parcel's journey back; ``at`` is when it happened, None until then."""
+
+    text: str
+    at: datetime | None
+
+
+def journey(shipment: Shipment) -> list[Leg]:
+    return [
+        Leg("Ready to send back", shipment.created_at),
+        Leg("Handed over: the carrier has it", shipment.first_scan_at),
+        Leg("Arrived at our returns centre", shipment.delivered_at),
+    ]
+
+
+def live(shipment: Shipment | None) -> Shipment | None:
+    """The shipment if it can still be used: a cancelled return's label is void."""
+    return shipment if shipment is not None and shipment.cancelled_at is None else None
+
+
+def no_download(ret: Return, shipment: Shipment | None, *, label: bool) -> str | None:
+    """Why there's no label (or QR code) to download, in the shopper's words; None if there is."""
+    status = Status(ret.status)
+    if Method(ret.method) is Method.KEEP_ITEM:
+        return "There's nothing to send back: keep, recycle or donate the item."
+    if status in (Status.REQUESTED, Status.REVIEW):
+        return "Your return isn't approved yet. Once it is, you can download it from this page."
+    if status in (Status.CANCELLED, Status.REJECTED, Status.EXPIRED):
+        return (
+            f"This return was {status.value}, so there's nothing to send back. "
+            "Start a new return if you still want to send the items back."
+        )
+    if shipment is None:
+        return "We don't have a label for this return. Reply to your order e-mail and we'll help."
+    if label and ShipmentKind(shipment.kind) is ShipmentKind.QR:
+        return "This return needs no label: show the QR code on your return's page instead."
+    return None

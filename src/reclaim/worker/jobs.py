@@ -1,0 +1,70 @@
+"""Scheduled jobs the worker runs beside the deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from reclaim.api.models import IdempotencyRecord
+from reclaim.db import transaction
+from reclaim.logistics.handover import remind_and_expire
+from reclaim.policy.loader import LoadedPolicy
+from reclaim.worker.dispatcher import Job
+
+# Clients retry with the same Idempotency-Key within minutes, at most hours; two days covers a
+# retry after a weekend's outage of the caller, and bounds the table.
+IDEMPOTENCY_KEEP = timedelta(hours=48)
+HANDOVER_EVERY_SECONDS = 60.0
+SWEEP_EVERY_SECONDS = 600.0
+# Returns expired or reminded per run: a backlog drains over a few minutes, not one long run.
+HANDOVER_LIMIT = 500
+
+
+async def sweep_idempotency_keys(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, *, keep: timedelta = IDEMPOTENCY_KEEP
+) -> int:
+    """Forget idempotency keys older than ``keep`` whose request is no longer in flight."""
+    async with transaction(sessions) as session:
+        result = await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.created_at < now - keep,
+                or_(
+                    IdempotencyRecord.locked_until.is_(None),
+                    IdempotencyRecord.locked_until < now,
+                ),
+            )
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolicy) -> list[Job]:
+    """Handover reminders and expiry every minute; the idempotency sweep every ten."""
+
+    async def handover(now: datetime) -> str | None:
+        report = await remind_and_expire(
+            sessions,
+            now,
+            reminder_days_before=policy.policy.handover.reminder_days_before,
+            limit=HANDOVER_LIMIT,
+        )
+        said = [
+            f"{label} {len(numbers)}: {', '.join(numbers)}"
+            for label, numbers in (
+                ("expired", report.expired),
+                ("reminded", report.reminded),
+                ("failed", list(report.failed)),
+            )
+            if numbers
+        ]
+        return "; ".join(said) or None
+
+    async def sweep(now: datetime) -> str | None:
+        removed = await sweep_idempotency_keys(sessions, now)
+        return f"forgot {removed} idempotency keys older than 48 hours" if removed else None
+
+    return [
+        Job("handover", HANDOVER_EVERY_SECONDS, handover),
+        Job("idempotency sweep", SWEEP_EVERY_SECONDS, sweep),
+    ]
