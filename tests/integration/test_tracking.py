@@ -18,7 +18,7 @@ from reclaim.logistics.carriers import Scan
 from reclaim.logistics.tracking import checked
 from reclaim.logistics.tracking_service import Change, Outcome, ScanResult, record_scans
 from reclaim.returns import service as returns
-from reclaim.returns.schemas import ReceiveIn
+from reclaim.returns.schemas import InspectIn, ReceiveIn
 from tests.factories import actor, seed_order, seed_return
 from tests.integration.helpers import rows, run_cli, scalar, table_rows
 
@@ -204,9 +204,9 @@ async def test_a_carrier_exception_flags_the_return_for_staff_until_they_clear_i
     assert "Box crushed at the hub" in str(payload[0])
 
 
-@pytest.mark.parametrize("closing", ["cancel", "expire"])
-async def test_a_scan_for_a_closed_return_is_kept_but_changes_nothing(
-    sessions: Sessions, closing: str
+@pytest.mark.parametrize(("closing", "status"), [("cancel", "cancelled"), ("expire", "expired")])
+async def test_a_parcel_travelling_for_a_called_off_return_is_flagged_once_for_staff(
+    sessions: Sessions, closing: str, status: str
 ) -> None:
     number, tracking = await _approved(sessions)
     async with transaction(sessions) as session:
@@ -216,21 +216,46 @@ async def test_a_scan_for_a_closed_return_is_kept_but_changes_nothing(
             await returns.expire(session, number, actor())
     before = await _events(sessions, number)
 
-    result = await _record(sessions, _scan(tracking, "accepted"), _scan(tracking, "lost", 2))
-
-    assert [r.outcome for r in result] == [Outcome.IGNORED, Outcome.IGNORED]
-    assert f"{'cancelled' if closing == 'cancel' else 'expired'}; nothing changed" in (
-        result[0].message
+    # An exception says nothing about the parcel travelling; the first progress scan does.
+    result = await _record(
+        sessions,
+        _scan(tracking, "lost", 1),
+        _scan(tracking, "accepted"),
+        _scan(tracking, "in_transit", 2),
     )
-    assert await _stored(sessions) == 2
-    assert await _status(sessions, number) == ("cancelled" if closing == "cancel" else "expired")
-    assert await _events(sessions, number) == before
-    assert (await _shipment(sessions, tracking))["stage"] == "created"
-    assert await scalar(sessions, "SELECT attention FROM returns") is None
+    later = await _record(sessions, _scan(tracking, "delivered", 30))
+
+    assert [(r.outcome, r.changes) for r in result + later] == [
+        (Outcome.IGNORED, ()),
+        (Outcome.IGNORED, (Change.STAGE, Change.ATTENTION)),
+        (Outcome.IGNORED, (Change.STAGE,)),
+        (Outcome.IGNORED, (Change.STAGE,)),
+    ]
+    assert f"is {status}, but the parcel is on its way back: flagged" in result[1].message
+    assert await _stored(sessions) == 4
+    assert await _status(sessions, number) == status
+    assert await _events(sessions, number) == [
+        *before,
+        ("attention", status, status, "carrier:local"),
+    ]
+    topics = await _topics(sessions, number)
+    assert (topics["return.attention"], topics["return.arrived"]) == (1, 0)
+    (attention,) = await rows(
+        sessions, "SELECT attention, attention_at FROM returns WHERE number = :n", n=number
+    )
+    assert attention[0] == (
+        f"The carrier scanned the parcel on 1 Mar 2025 after the return was {status}: "
+        "it is on its way back anyway; decide what to do with it."
+    )
+    assert _same_moment(attention[1], NOW)
+    shipment = await _shipment(sessions, tracking)
+    assert shipment["stage"] == "delivered"
+    assert _same_moment(shipment["first_scan_at"], AT)
 
 
-async def test_scans_after_the_warehouse_received_the_parcel_only_record(
-    sessions: Sessions,
+@pytest.mark.parametrize("inspected", [False, True], ids=["received", "inspected"])
+async def test_scans_after_the_warehouse_has_the_parcel_complete_the_shipment_not_the_return(
+    sessions: Sessions, inspected: bool
 ) -> None:
     number, tracking = await _approved(sessions)
     async with transaction(sessions) as session:
@@ -240,13 +265,58 @@ async def test_scans_after_the_warehouse_received_the_parcel_only_record(
             ReceiveIn.model_validate({"lines": [{"line_id": "1", "quantity": 1}]}),
             actor(),
         )
+        if inspected:
+            await returns.inspect(
+                session,
+                number,
+                InspectIn.model_validate({"lines": [{"line_id": "1", "grade": "new"}]}),
+                actor(),
+            )
+    status = "inspected" if inspected else "received"
+    actions = await _events(sessions, number)
 
-    result = await _record(sessions, _scan(tracking, "accepted"), _scan(tracking, "delivered"))
+    result = await _record(
+        sessions,
+        _scan(tracking, "delivered", 30),
+        _scan(tracking, "accepted"),
+        _scan(tracking, "in_transit", 4),
+    )
 
-    assert [r.outcome for r in result] == [Outcome.IGNORED, Outcome.IGNORED]
-    assert await _status(sessions, number) == "received"
-    assert [event[0] for event in await _events(sessions, number)] == ["receive"]
+    assert [(r.outcome, r.changes, r.stage) for r in result] == [
+        (Outcome.IGNORED, (Change.STAGE,), "delivered"),
+        (Outcome.IGNORED, (), "delivered"),
+        (Outcome.IGNORED, (), "delivered"),
+    ]
+    assert "was already received, so the return stays as it is" in result[0].message
+    assert await _status(sessions, number) == status
+    assert await _events(sessions, number) == actions
+    assert (await _topics(sessions, number))["return.arrived"] == 0
+    assert await _stored(sessions) == 3
+    shipment = await _shipment(sessions, tracking)
+    assert shipment["stage"] == "delivered"
+    assert _same_moment(shipment["first_scan_at"], AT)
+    assert _same_moment(shipment["delivered_at"], AT + timedelta(hours=30))
+    assert _same_moment(shipment["last_event_at"], AT + timedelta(hours=30))
+    assert await scalar(sessions, "SELECT attention FROM returns") is None
+
+
+async def test_the_same_event_id_on_two_parcels_is_two_scans(sessions: Sessions) -> None:
+    # Carriers often number events per parcel: event 1 of one parcel isn't event 1 of another.
+    first, first_tracking = await _approved(sessions, "1001")
+    second, second_tracking = await _approved(sessions, "1002")
+
+    result = await _record(
+        sessions,
+        _scan(first_tracking, "accepted", event_id="1"),
+        _scan(second_tracking, "accepted", 1, event_id="1"),
+    )
+
+    assert [(r.outcome, r.changes) for r in result] == [
+        (Outcome.STORED, (Change.IN_TRANSIT, Change.STAGE)),
+        (Outcome.STORED, (Change.IN_TRANSIT, Change.STAGE)),
+    ]
     assert await _stored(sessions) == 2
+    assert [await _status(sessions, number) for number in (first, second)] == ["in_transit"] * 2
 
 
 async def test_an_unknown_tracking_number_is_reported_and_nothing_stored(
@@ -340,8 +410,8 @@ async def test_a_carrier_csv_applies_good_rows_and_names_the_rest(
         "Duplicates": "1",
         "Moved to in transit": "1",
         "Arrived": "1",
-        "Exceptions": "1",
-        "Stored, no effect (return closed or received)": "0",
+        "Flagged for staff": "1",
+        "For closed or received returns": "0",
         "Unknown tracking numbers": "1",
         "Bad rows": "2",
     }

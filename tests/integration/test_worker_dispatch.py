@@ -197,6 +197,56 @@ async def test_a_message_that_cant_fan_out_holds_up_no_other(sessions: Sessions)
     assert await scalar(sessions, "SELECT count(*) FROM deliveries") == 2
 
 
+@pytest.mark.usefixtures("cli_env")
+async def test_a_full_batch_of_bad_messages_holds_up_no_other_and_is_tried_again_later(
+    sessions: Sessions,
+) -> None:
+    await _messages(sessions, *({"poison": True} for _ in range(3)), {})
+    channel, clock = FakeChannel(), Clock()
+    dispatcher = Dispatcher(
+        sessions, [channel], WorkerConfig(batch=3), clock=clock, rng=random.Random(1)
+    )
+
+    first = await dispatcher.run_once()
+    second = await dispatcher.run_once()
+
+    assert (first.messages, second.messages, second.delivered) == (0, 1, 1)
+    errors = await rows(sessions, "SELECT fanout_error FROM outbox WHERE dispatched_at IS NULL")
+    assert [error for (error,) in errors] == ["ValueError: this message can't be rendered"] * 3
+    status = await run_cli("outbox", "status")
+    assert "3 messages could not be fanned out" in status.output
+    assert "this message can't be rendered" in status.output
+    # Fixed meanwhile: once their wait is over, they go out and the error is cleared.
+    async with transaction(sessions) as session:
+        await session.execute(OutboxMessage.__table__.update().values(payload={"poison": False}))
+    assert (await dispatcher.run_once()).messages == 0
+    clock.now += timedelta(minutes=6)
+    assert (await dispatcher.run_once()).delivered == 3
+    assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE fanout_error IS NOT NULL") == 0
+
+
+async def test_a_send_that_would_outlive_the_lease_is_cut_off_and_retried(
+    sessions: Sessions,
+) -> None:
+    await _messages(sessions, {})
+    channel, clock = FakeChannel(), Clock()
+    channel.gate = asyncio.Event()  # never opens: the receiver hangs
+    dispatcher = Dispatcher(
+        sessions,
+        [channel],
+        WorkerConfig(lease_seconds=0.5),
+        clock=clock,
+        rng=random.Random(1),
+    )
+
+    tally = await dispatcher.run_once()
+
+    assert (tally.delivered, tally.retrying) == (0, 1)
+    [(_, status, attempts, claimed, error)] = await _state(sessions)
+    assert (status, attempts, claimed) == ("pending", 1, False)
+    assert "lease" in error
+
+
 async def test_fanning_out_twice_makes_no_second_delivery(sessions: Sessions) -> None:
     await _messages(sessions, {})
     dispatcher = _dispatcher(sessions, FakeChannel(), Clock())

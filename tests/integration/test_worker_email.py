@@ -7,6 +7,7 @@ and the crash test kills a real worker process in the middle of an SMTP conversa
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import random
 import signal
@@ -20,14 +21,20 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import pypdf
+import pypdfium2
 import pytest
+import zxingcpp
 from aiosmtpd.controller import Controller
+from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.config import Settings
 from reclaim.db import create_engine, session_factory, transaction
+from reclaim.files.storage import LocalStorage
 from reclaim.kit.clock import utcnow
 from reclaim.notifications.email_channel import EmailChannel
 from reclaim.notifications.models import WebhookEndpoint
@@ -96,6 +103,13 @@ class Inbox:
     def message_ids(self) -> Counter[str]:
         with self.lock:
             return Counter(str(message["Message-ID"]) for message in self.messages)
+
+
+@pytest.fixture(autouse=True)
+def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where this test's labels and QR codes are kept, for its settings and its worker processes."""
+    monkeypatch.setenv("RECLAIM_FILES_DIR", str(tmp_path / "files"))
+    return tmp_path / "files"
 
 
 @pytest.fixture
@@ -415,6 +429,119 @@ async def test_e_mails_go_once_while_webhooks_for_the_same_events_fail_and_retry
         " WHERE d.channel = 'webhook' AND NOT a.ok",
     )
     assert failures == 10
+
+
+async def _approved_mail(
+    sessions: Sessions, db_url: str, inbox: tuple[Inbox, int], method: str, **kwargs: Any
+) -> tuple[str, str, EmailMessage]:
+    """A return approved, the worker run: its number, tracking number and approval e-mail."""
+    server, port = inbox
+    await seed_order(sessions)
+    number = await seed_return(sessions, method=method)
+    await _move(sessions, number, lambda s, n: returns.approve(s, n, actor()))
+    settings = _settings(db_url, port)
+    await _drain(_dispatcher(sessions, settings, FrozenClock(), channels=kwargs.get("channels")))
+    tracking = await scalar(sessions, "SELECT tracking_number FROM shipments")
+    approved = [m for m in server.messages if "is approved" in str(m["Subject"])]
+    assert len(approved) == 1, [str(m["Subject"]) for m in server.messages]
+    return number, str(tracking), approved[0]
+
+
+def _codes(image: Image.Image) -> dict[zxingcpp.BarcodeFormat, str]:
+    return {found.format: found.text for found in zxingcpp.read_barcodes(image)}
+
+
+async def test_the_approval_e_mail_carries_the_label_pdf_the_return_page_serves(
+    sessions: Sessions, db_url: str, inbox: tuple[Inbox, int], files_dir: Path
+) -> None:
+    number, tracking, message = await _approved_mail(sessions, db_url, inbox, "prepaid_label")
+
+    (attached,) = message.iter_attachments()
+    assert attached.get_content_type() == "application/pdf"
+    assert attached.get_filename() == f"{number}-label.pdf"
+    pdf = attached.get_content()
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    assert len(reader.pages) == 2  # the label, then the packing slip
+    label_text = reader.pages[0].extract_text()
+    assert number in label_text and tracking in label_text
+    page = pypdfium2.PdfDocument(pdf)[0].render(scale=300 / 72).to_pil()
+    codes = _codes(page)
+    assert codes[zxingcpp.BarcodeFormat.Code128] == tracking
+    assert codes[zxingcpp.BarcodeFormat.QRCode] == number
+    # The file kept for downloads is the one sent: a reprint is the label in the e-mail.
+    key = await scalar(sessions, "SELECT label_key FROM shipments")
+    assert LocalStorage(files_dir).get(key) == pdf
+    text = message.get_body(("plain",))
+    assert text is not None and f"attached to this e-mail as {number}-label.pdf" in (
+        text.get_content()
+    )
+
+
+async def test_a_box_free_approval_carries_the_qr_code_attached_and_shown_inline(
+    sessions: Sessions, db_url: str, inbox: tuple[Inbox, int]
+) -> None:
+    number, tracking, message = await _approved_mail(sessions, db_url, inbox, "box_free_dropoff")
+
+    (attached,) = message.iter_attachments()
+    assert attached.get_content_type() == "image/png"
+    assert attached.get_filename() == f"{number}-qr.png"
+    png = attached.get_content()
+    assert _codes(Image.open(io.BytesIO(png))) == {zxingcpp.BarcodeFormat.QRCode: tracking}
+    html = message.get_body(("html",))
+    assert html is not None
+    cid = f"qr-{number.lower()}@shop.example"
+    assert f'src="cid:{cid}"' in html.get_content()
+    (inline,) = [part for part in message.walk() if part["Content-ID"] == f"<{cid}>"]
+    assert inline.get_content() == png
+
+
+class BrokenStorage:
+    """File storage whose disk is gone."""
+
+    def put(self, key: str, data: bytes) -> None:
+        raise OSError("No space left on device")
+
+    def get(self, key: str) -> bytes:
+        raise FileNotFoundError(key)
+
+    def delete(self, key: str) -> None:
+        raise OSError("No space left on device")
+
+
+async def test_without_its_label_the_approval_e_mail_still_goes_and_says_where_to_get_it(
+    sessions: Sessions, db_url: str, inbox: tuple[Inbox, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _settings(db_url, inbox[1])
+    channel = EmailChannel(settings, storage=BrokenStorage())
+
+    number, _, message = await _approved_mail(
+        sessions, db_url, inbox, "prepaid_label", channels=[channel]
+    )
+
+    assert list(message.iter_attachments()) == []
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert f"Open your return page and print the label: {PUBLIC_URL}/returns/r/{number}" in (
+        text.get_content()
+    )
+    assert await scalar(sessions, "SELECT label_key FROM shipments") is None
+    assert f"Return {number}: its approval e-mail goes without" in caplog.text
+
+
+async def test_an_approval_e_mail_for_a_return_cancelled_meanwhile_carries_no_void_label(
+    sessions: Sessions, db_url: str, inbox: tuple[Inbox, int]
+) -> None:
+    server, port = inbox
+    await seed_order(sessions)
+    number = await seed_return(sessions)
+    await _move(sessions, number, lambda s, n: returns.approve(s, n, actor()))
+    await _move(sessions, number, lambda s, n: returns.cancel(s, n, actor(), "Changed my mind"))
+
+    await _drain(_dispatcher(sessions, _settings(db_url, port), FrozenClock()))
+
+    (approved,) = [m for m in server.messages if "is approved" in str(m["Subject"])]
+    assert list(approved.iter_attachments()) == []
+    assert await scalar(sessions, "SELECT label_key FROM shipments") is None
 
 
 def _worker_process(db_url: str, port: int) -> subprocess.Popen[str]:

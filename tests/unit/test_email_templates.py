@@ -17,6 +17,7 @@ from reclaim.config import Settings
 from reclaim.notifications.channels import Sent
 from reclaim.notifications.email_channel import (
     EMAIL_TOPICS,
+    Attachment,
     Brand,
     EmailChannel,
     Item,
@@ -148,6 +149,56 @@ def test_approval_says_what_to_do_for_each_way_back(
         assert words.lower() in _text(rendered.html).lower()
 
 
+LABEL_FILE = Attachment("RMA-7K3M9Q2X4P-label.pdf", "application/pdf", b"%PDF-1.4 label")
+QR_CID = "qr-rma-7k3m9q2x4p@shop.example"
+QR_FILE = Attachment("RMA-7K3M9Q2X4P-qr.png", "image/png", b"\x89PNG qr", cid=QR_CID)
+
+
+@pytest.mark.parametrize(
+    ("facts", "attached", "says"),
+    [
+        (
+            FACTS,
+            LABEL_FILE,
+            "Print the label: it's attached to this e-mail as RMA-7K3M9Q2X4P-label.pdf",
+        ),
+        (PICKUP, LABEL_FILE, "Print the label attached to this e-mail as RMA-7K3M9Q2X4P-label.pdf"),
+        (QR, QR_FILE, "attached to this e-mail as RMA-7K3M9Q2X4P-qr.png"),
+    ],
+    ids=["label", "pickup", "qr"],
+)
+def test_an_approval_names_the_file_it_carries(
+    facts: ReturnFacts, attached: Attachment, says: str
+) -> None:
+    rendered = render("return.approved", facts, {}, BRAND, [attached])
+
+    assert says in rendered.text
+    assert says in _text(rendered.html)
+    assert STATUS_URL in rendered.text  # the return page still has it, should the file go astray
+    # The only image is the attached QR code, by its content id: nothing fetched from elsewhere.
+    images = re.findall(r"<img [^>]*>", rendered.html)
+    if attached.cid:
+        (image,) = images
+        assert f'src="cid:{QR_CID}"' in image and 'alt="QR code of return RMA-7K3M9Q2X4P"' in image
+    else:
+        assert images == []
+    assert not re.search(r"<link|@import|url\(", rendered.html)
+
+
+def test_without_its_file_an_approval_sends_the_shopper_to_the_return_page() -> None:
+    for facts in (FACTS, QR, PICKUP):
+        rendered = render("return.approved", facts, {}, BRAND)
+        assert "attached" not in rendered.text and "attached" not in rendered.html
+        assert STATUS_URL in rendered.text
+
+
+def test_an_attachment_survives_being_kept_as_json() -> None:
+    for attached in (LABEL_FILE, QR_FILE):
+        kept = attached.stored()
+        assert set(kept) <= {"filename", "content_type", "data_b64", "cid"}
+        assert Attachment.from_stored(kept) == attached
+
+
 def test_a_returnless_approval_says_keep_the_item_in_the_subject() -> None:
     subject = render("return.approved", FACTS, {"returnless": True}, BRAND).subject
     assert subject.startswith("Keep the items: your refund")
@@ -265,6 +316,40 @@ async def test_the_message_id_comes_from_the_delivery_so_a_resend_is_recognisabl
     assert parsed["To"] == "Ann Example <ann@example.com>"
     assert parsed.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+async def test_the_label_and_qr_code_go_as_attachments_and_the_qr_code_also_inline() -> None:
+    mailer = FakeMailer()
+    channel = EmailChannel(Settings(public_url="https://shop.example/"), mailer)
+    rendered = render("return.approved", QR, {}, BRAND, [QR_FILE])
+    files = [QR_FILE.stored(), LABEL_FILE.stored()]
+    qr_mail = _delivery(7, html=rendered.html, text=rendered.text)
+    qr_mail.content["attachments"] = files
+
+    assert (await channel.send(qr_mail)).ok
+    assert (await channel.send(qr_mail)).ok
+    first, again = mailer.sent
+    assert first.as_bytes() == again.as_bytes()  # a resend is the same message
+    parsed = message_from_bytes(first.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed.get_content_type() == "multipart/mixed"
+    attached = [
+        (part.get_filename(), part.get_content_type(), part.get_content())
+        for part in parsed.iter_attachments()
+    ]
+    assert attached == [
+        ("RMA-7K3M9Q2X4P-qr.png", "image/png", QR_FILE.data),
+        ("RMA-7K3M9Q2X4P-label.pdf", "application/pdf", LABEL_FILE.data),
+    ]
+    html = parsed.get_body(("html",))
+    assert html is not None and f'src="cid:{QR_CID}"' in html.get_content()
+    inline = [part for part in parsed.walk() if part["Content-ID"] == f"<{QR_CID}>"]
+    assert [(p.get_content_type(), p.get_content_disposition()) for p in inline] == [
+        ("image/png", "inline")
+    ]
+    assert inline[0].get_content() == QR_FILE.data
+    text = parsed.get_body(("plain",))
+    assert text is not None and "RMA-7K3M9Q2X4P-qr.png" in text.get_content()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from reclaim.notifications.ssrf import Refused, Unresolvable, check_url
+from reclaim.notifications.ssrf import Refused, Unresolvable, check_url, system_resolver
 
 
 class FakeResolver:
@@ -141,6 +141,21 @@ async def test_malformed_urls_are_refused_before_any_lookup(url: str, complaint:
         await check_url(url, allow_private=True, resolver=resolver)
 
     assert resolver.asked == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a..b.com/",
+        "http://.example.com/",
+        f"https://{'a' * 64}.example.com/hook",
+    ],
+    ids=["empty-label", "leading-dot", "64-character-label"],
+)
+async def test_a_host_name_with_an_empty_or_too_long_part_is_refused(url: str) -> None:
+    # The system resolver itself fails on these names before any lookup, with a UnicodeError.
+    with pytest.raises(Refused, match="is not a valid host name"):
+        await check_url(url, allow_private=False, resolver=system_resolver)
 
 
 async def test_a_host_that_does_not_resolve_is_unresolvable() -> None:

@@ -119,8 +119,29 @@ def test_whatever_order_scans_arrive_in_the_stage_is_the_furthest_reached(
 # --- dedupe keys -----------------------------------------------------------------------------
 
 
-def test_a_carrier_event_id_is_the_key() -> None:
-    assert tracking.dedupe_key(_scan(event_id="E-77"), "local") == "id:local:E-77"
+def test_a_carrier_event_id_is_the_key_whatever_else_the_copy_says() -> None:
+    key = tracking.dedupe_key(_scan(event_id="E-77"), "local")
+    copy = _scan("in_transit", event_id="E-77", occurred_at=AT + timedelta(hours=1))
+
+    assert tracking.dedupe_key(copy, "local") == key
+    assert key.startswith("id:") and len(key) <= 128
+
+
+@pytest.mark.parametrize(
+    ("other", "carrier"),
+    [
+        pytest.param({"tracking_number": "RC0000000000001"}, "local", id="other-parcel"),
+        pytest.param({}, "acme", id="other-carrier"),
+        pytest.param({"event_id": "E-78"}, "local", id="other-event"),
+    ],
+)
+def test_the_same_event_id_of_another_parcel_or_carrier_has_another_key(
+    other: dict[str, object], carrier: str
+) -> None:
+    # Carriers often number events per parcel: event 1 of one parcel isn't event 1 of another.
+    key = tracking.dedupe_key(_scan(event_id="E-77"), "local")
+
+    assert tracking.dedupe_key(_scan(**{"event_id": "E-77", **other}), carrier) != key
 
 
 def test_without_an_event_id_the_same_scan_has_the_same_key_however_written() -> None:

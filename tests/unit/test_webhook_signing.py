@@ -104,3 +104,23 @@ def test_new_secrets_are_valid_and_distinct() -> None:
 
     assert signing.valid_secret(first) and signing.valid_secret(second)
     assert first != second
+
+
+@pytest.mark.parametrize("given", ["v1,\u00e9", "v1,\u00e9 v1,abc", "v1,\u00c3\u00a9\u00ff"])
+def test_a_signature_header_with_non_ascii_characters_is_no_match(given: str) -> None:
+    # Web servers read header bytes as latin-1, so any character up to \xff can arrive.
+    secret = signing.new_secret()
+    now = _now()
+    headers = {**signing.sign([secret], "msg_1", now, BODY).headers, "webhook-signature": given}
+
+    with pytest.raises(SignatureError, match="No signature matches"):
+        signing.verify([secret], headers, BODY, now)
+
+
+def test_a_good_signature_beside_a_non_ascii_one_still_verifies() -> None:
+    secret = signing.new_secret()
+    now = _now()
+    headers = signing.sign([secret], "msg_1", now, BODY).headers
+    headers["webhook-signature"] = "v1,\u00e9 " + headers["webhook-signature"]
+
+    assert signing.verify([secret], headers, BODY, now) == "msg_1"

@@ -45,6 +45,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
         "returns:write",
     ),
     ("POST", "/api/v1/returns/{number}/complete", None, "returns:write"),
+    ("POST", "/api/v1/returns/{number}/attention/resolve", {"note": "ok"}, "returns:write"),
     ("GET", "/api/v1/returns/{number}/shipment", None, "returns:read"),
     ("GET", "/api/v1/returns/{number}/label.pdf", None, "returns:read"),
     ("GET", "/api/v1/returns/{number}/qr.png", None, "returns:read"),

@@ -38,6 +38,7 @@ OPERATIONS = {
     ("put", "/api/v1/facilities/{code}"),
     ("get", "/api/v1/facilities"),
     ("get", "/api/v1/facilities/{code}"),
+    ("post", "/api/v1/returns/{number}/attention/resolve"),
     ("get", "/api/v1/returns/{number}/shipment"),
     ("get", "/api/v1/returns/{number}/label.pdf"),
     ("get", "/api/v1/returns/{number}/qr.png"),

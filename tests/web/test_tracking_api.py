@@ -209,6 +209,28 @@ async def test_a_request_missing_signature_headers_is_refused(
     assert "Sign the request" in assert_problem(response, 401, "invalid-signature")["detail"]
 
 
+@WITH_SECRET
+@pytest.mark.parametrize("signature", [b"v1,\xe9", "v1,é".encode()], ids=["latin-1", "utf-8"])
+async def test_a_signature_header_with_non_ascii_bytes_is_refused_with_a_401(
+    live_server: LiveServer, sessions: Sessions, approved: tuple[str, str], signature: bytes
+) -> None:
+    _, tracking = approved
+    body = _body(_event(tracking))
+    headers = _ours(body, SECRET, datetime.now(UTC))
+    async with _nothing_stored(sessions), httpx.AsyncClient(base_url=live_server.url) as http:
+        # Raw bytes, as a broken client would send them; the server reads them as latin-1.
+        response = await http.post(
+            PATH,
+            content=body,
+            headers={
+                **headers,
+                "webhook-signature": signature,
+                "Content-Type": "application/json",
+            },
+        )
+    assert "No signature matches" in assert_problem(response, 401, "invalid-signature")["detail"]
+
+
 async def test_without_a_tracking_secret_no_scan_is_accepted(
     live_server: LiveServer, sessions: Sessions, approved: tuple[str, str]
 ) -> None:

@@ -159,6 +159,9 @@ BAD_REGISTRATIONS: list[tuple[str, Any, int, str]] = [
     ("credentials", {"url": "https://a:b@93.184.215.14/"}, 422, "webhook-url-refused"),
     ("no host", {"url": "https:///in"}, 422, "webhook-url-refused"),
     ("not a url", {"url": "hooks please"}, 422, "webhook-url-refused"),
+    ("empty host label", {"url": "http://a..b.com/"}, 422, "webhook-url-refused"),
+    ("leading dot", {"url": "http://.example.com/"}, 422, "webhook-url-refused"),
+    ("long host label", {"url": f"https://{'a' * 64}.example.com/"}, 422, "webhook-url-refused"),
     ("empty url", {"url": ""}, 422, "validation-failed"),
     ("long url", {"url": PUBLIC_URL + "/" + "a" * 2000}, 422, "validation-failed"),
     ("no url", {"event_types": ["*"]}, 422, "validation-failed"),
@@ -215,6 +218,15 @@ async def test_a_private_url_says_why_and_what_to_do(client: httpx.AsyncClient) 
     detail = assert_problem(response, 422)["detail"]
     assert "10.0.0.5 is a private address" in detail
     assert "webhooks only go to public addresses" in detail
+
+
+async def test_a_host_name_no_lookup_can_find_says_what_is_wrong(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(HOOKS, json={"url": "http://a..b.com/"})
+
+    detail = assert_problem(response, 422, "webhook-url-refused")["detail"]
+    assert "'a..b.com' is not a valid host name" in detail
 
 
 @pytest.mark.parametrize("server_overrides", [{"webhook_allow_private": True}])
@@ -300,6 +312,7 @@ async def test_an_endpoint_turned_off_by_a_410_can_be_turned_back_on(
     [
         pytest.param({"url": "http://192.168.1.1/admin"}, id="private url"),
         pytest.param({"url": "ftp://93.184.215.14/"}, id="ftp"),
+        pytest.param({"url": "http://a..b.com/"}, id="empty host label"),
         pytest.param({"event_types": ["nope"]}, id="unknown event"),
         pytest.param({"event_types": []}, id="no events"),
         pytest.param({"active": "yes"}, id="active not a bool"),
@@ -466,3 +479,55 @@ async def test_an_unknown_delivery_status_filter_is_a_422_problem(
     response = await client.get("/api/v1/deliveries", params={"status": "lost"})
 
     assert_problem(response, 422, "validation-failed")
+
+
+async def test_a_webhooks_only_key_sees_and_replays_no_shoppers_email_deliveries(
+    live_server: LiveServer, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    endpoint = (await _register(client))["id"]
+    dead_hook = await _seed_delivery(sessions, endpoint_id=endpoint, status="dead", failures=1)
+    dead_mail = await _seed_delivery(
+        sessions, endpoint_id=None, channel="email", status="dead", failures=1
+    )
+    key = await seed_api_key(sessions, [Scope.WEBHOOKS_MANAGE])
+
+    async with api_client(live_server.url, key.token) as http:
+        # Without returns:read the list holds webhook deliveries only, the e-mails left out.
+        listed = await http.get("/api/v1/deliveries")
+        dead = await http.get("/api/v1/deliveries", params={"status": "dead"})
+        assert [item["id"] for item in listed.json()["items"]] == [dead_hook]
+        assert [item["id"] for item in dead.json()["items"]] == [dead_hook]
+        assert "shopper@example.com" not in listed.text + dead.text
+        async with nothing_written(sessions):
+            asked = await http.get("/api/v1/deliveries", params={"channel": "email"})
+            assert "returns:read" in assert_problem(asked, 403, "forbidden")["detail"]
+            replay = await http.post(f"/api/v1/deliveries/{dead_mail}/replay")
+            problem = assert_problem(replay, 403, "forbidden")
+            assert "returns:write" in problem["detail"]
+            assert "shopper@example.com" not in replay.text
+        replayed = await http.post(f"/api/v1/deliveries/{dead_hook}/replay")
+        assert replayed.status_code == 200, replayed.text
+
+
+async def test_a_key_with_the_returns_scopes_too_sees_and_replays_email_deliveries(
+    live_server: LiveServer, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    dead_mail = await _seed_delivery(
+        sessions, endpoint_id=None, channel="email", status="dead", failures=1
+    )
+    reader = await seed_api_key(sessions, [Scope.WEBHOOKS_MANAGE, Scope.RETURNS_READ])
+    writer = await seed_api_key(
+        sessions, [Scope.WEBHOOKS_MANAGE, Scope.RETURNS_READ, Scope.RETURNS_WRITE]
+    )
+
+    async with api_client(live_server.url, reader.token) as http:
+        listed = (await http.get("/api/v1/deliveries", params={"channel": "email"})).json()
+        assert [item["target"] for item in listed["items"]] == ["shopper@example.com"]
+        async with nothing_written(sessions):
+            refused = await http.post(f"/api/v1/deliveries/{dead_mail}/replay")
+            assert "returns:write" in assert_problem(refused, 403, "forbidden")["detail"]
+    async with api_client(live_server.url, writer.token) as http:
+        replayed = await http.post(f"/api/v1/deliveries/{dead_mail}/replay")
+
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["status"] == "pending"

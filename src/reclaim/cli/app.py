@@ -88,6 +88,10 @@ def db_upgrade() -> None:
 def returns_list(
     status: Annotated[Status | None, typer.Option(help="Only returns in this status")] = None,
     order: Annotated[str | None, typer.Option(help="Only returns of this order")] = None,
+    attention: Annotated[
+        bool,
+        typer.Option("--attention", help="Only returns flagged for a person to look at, and why"),
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """The newest returns."""
@@ -95,18 +99,25 @@ def returns_list(
     async def _list(sessions: async_sessionmaker[AsyncSession]) -> None:
         async with transaction(sessions) as session:
             page, _ = await returns.list_returns(
-                session, returns.ReturnFilter(status, order), limit=limit
+                session,
+                returns.ReturnFilter(status, order, attention or None),
+                limit=limit,
             )
-        table = Table("Return", "Order", "Status", "Method", "Units", "Created")
+        columns = ["Return", "Order", "Status", "Method", "Units", "Created"]
+        table = Table(*columns, *(["Flagged", "Why"] if attention else []))
         for ret in page:
-            table.add_row(
+            cells = [
                 ret.number,
                 ret.order.external_id,
                 ret.status,
                 ret.method,
                 str(sum(line.quantity for line in ret.lines)),
                 f"{ret.created_at:%Y-%m-%d %H:%M}",
-            )
+            ]
+            if attention:
+                flagged = ret.attention_at
+                cells += [f"{flagged:%Y-%m-%d %H:%M}" if flagged else "", ret.attention or ""]
+            table.add_row(*cells)
         console.print(table if page else "No returns match.")
 
     with_database(_list)

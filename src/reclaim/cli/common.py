@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -61,3 +61,14 @@ def with_database(
             return await body(sessions)
 
     return run(_main())
+
+
+MAX_ERRORS_SHOWN = 20
+
+
+def print_row_errors(errors: Sequence[object]) -> None:
+    """The first bad rows of a file, each with its line number and what is wrong."""
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        err_console.print(f"  {error}", soft_wrap=True, markup=False)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        err_console.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more")

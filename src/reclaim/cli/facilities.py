@@ -17,18 +17,17 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reclaim.cli.common import console, err_console, with_database
+from reclaim.cli.common import console, err_console, print_row_errors, with_database
 from reclaim.db import transaction
 from reclaim.logistics.models import Facility
 from reclaim.logistics.schemas import FacilityIn, FacilityKind
 from reclaim.logistics.service import upsert_facility
-from reclaim.orders.importer import RowError, csv_rows
+from reclaim.orders.importer import RowError, csv_rows, read_text
 from reclaim.returns.states import Method
 
 facilities_app = typer.Typer(
     help="Drop-off points, lockers, stores, warehouses.", no_args_is_help=True
 )
-MAX_ERRORS_SHOWN = 20
 CSV_COLUMNS = (
     "code",
     "name",
@@ -125,11 +124,8 @@ def parse_csv(text: str) -> ParsedFacilities:
 
 
 def parse_file(path: Path) -> ParsedFacilities:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return ParsedFacilities(errors=[RowError(1, f"the file is not UTF-8 text ({exc.reason})")])
-    return parse_csv(text)
+    text, unreadable = read_text(path)
+    return ParsedFacilities(errors=unreadable) if unreadable else parse_csv(text)
 
 
 @facilities_app.command("import")
@@ -150,10 +146,7 @@ def import_facilities(
         err_console.print(
             f"[bold red]{file.name}: {len(parsed.errors)} bad row(s); nothing was imported.[/]"
         )
-        for error in parsed.errors[:MAX_ERRORS_SHOWN]:
-            err_console.print(f"  {error}", soft_wrap=True)
-        if len(parsed.errors) > MAX_ERRORS_SHOWN:
-            err_console.print(f"  … and {len(parsed.errors) - MAX_ERRORS_SHOWN} more")
+        print_row_errors(parsed.errors)
         err_console.print("Fix the rows above and run the import again.")
         raise typer.Exit(1)
 

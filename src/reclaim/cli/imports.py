@@ -9,13 +9,12 @@ import typer
 from rich.progress import Progress
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reclaim.cli.common import console, err_console, with_database
+from reclaim.cli.common import console, err_console, print_row_errors, with_database
 from reclaim.db import transaction
 from reclaim.orders import importer
 from reclaim.orders.service import upsert_order
 
 import_app = typer.Typer(help="Import the shop's data.", no_args_is_help=True)
-MAX_ERRORS_SHOWN = 20
 
 
 @import_app.command("orders")
@@ -30,10 +29,7 @@ def import_orders(
         err_console.print(
             f"[bold red]{file.name}: {len(parsed.errors)} bad row(s); nothing was imported.[/]"
         )
-        for error in parsed.errors[:MAX_ERRORS_SHOWN]:
-            err_console.print(f"  {error}")
-        if len(parsed.errors) > MAX_ERRORS_SHOWN:
-            err_console.print(f"  … and {len(parsed.errors) - MAX_ERRORS_SHOWN} more")
+        print_row_errors(parsed.errors)
         err_console.print("Fix the rows above and run the import again.")
         raise typer.Exit(1)
 

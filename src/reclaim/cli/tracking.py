@@ -16,35 +16,24 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reclaim.cli.common import console, err_console, with_database
+from reclaim.cli.common import console, err_console, print_row_errors, with_database
 from reclaim.config import get_settings
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
 from reclaim.logistics import tracking
 from reclaim.logistics.carriers import carrier
 from reclaim.logistics.tracking_service import Change, Outcome, ScanResult, record_scans
-from reclaim.orders.importer import RowError
+from reclaim.orders.importer import RowError, read_text
 
 tracking_app = typer.Typer(help="Carrier tracking events.", no_args_is_help=True)
-MAX_ERRORS_SHOWN = 20
 CHUNK = 200
 
 
 def _read(path: Path, chosen: str) -> tracking.ParsedScans:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return tracking.ParsedScans(
-            errors=[RowError(1, f"the file is not UTF-8 text ({exc.reason})")]
-        )
+    text, unreadable = read_text(path)
+    if unreadable:
+        return tracking.ParsedScans(errors=unreadable)
     return tracking.parse_csv(text, carrier(chosen).parse_event)
-
-
-def _list_errors(errors: list[RowError]) -> None:
-    for error in errors[:MAX_ERRORS_SHOWN]:
-        err_console.print(f"  {error}", soft_wrap=True, markup=False)
-    if len(errors) > MAX_ERRORS_SHOWN:
-        err_console.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more")
 
 
 @tracking_app.command("import")
@@ -66,7 +55,7 @@ def import_tracking(
     parsed = _read(file, chosen)
     if parsed.unreadable:
         err_console.print(f"[bold red]{file.name}: nothing could be read; nothing was imported.[/]")
-        _list_errors(parsed.errors)
+        print_row_errors(parsed.errors)
         err_console.print("Fix the file and run the import again.")
         raise typer.Exit(1)
 
@@ -92,7 +81,7 @@ def import_tracking(
     problems = sorted(parsed.errors + unknown, key=lambda error: error.line)
     if problems:
         err_console.print(f"[bold yellow]{file.name}: {len(problems)} row(s) skipped:[/]")
-        _list_errors(problems)
+        print_row_errors(problems)
     _summary(parsed, results)
 
 
@@ -105,8 +94,8 @@ def _summary(parsed: tracking.ParsedScans, results: list[ScanResult]) -> None:
         ("Duplicates", outcomes[Outcome.DUPLICATE]),
         ("Moved to in transit", changes[Change.IN_TRANSIT]),
         ("Arrived", changes[Change.ARRIVED]),
-        ("Exceptions", changes[Change.ATTENTION]),
-        ("Stored, no effect (return closed or received)", outcomes[Outcome.IGNORED]),
+        ("Flagged for staff", changes[Change.ATTENTION]),
+        ("For closed or received returns", outcomes[Outcome.IGNORED]),
         ("Unknown tracking numbers", outcomes[Outcome.UNKNOWN]),
         ("Bad rows", len(parsed.errors)),
     ):

@@ -196,6 +196,13 @@ def outbox_status_command() -> None:
                 f"{_count(status.undispatched, 'outbox message waits', 'outbox messages wait')}"
                 " for the worker to fan out."
             )
+        if status.fanout_error:
+            message_id, error = status.fanout_error
+            console.print(
+                f"[red]{_count(status.fanout_failed, 'message', 'messages')} could not be "
+                f"fanned out[/] and will be tried again every few minutes; the latest, "
+                f"message {message_id}: {escape(error)}"
+            )
         console.print(_status_line(status, now))
         dead = status.total(DeliveryStatus.DEAD)
         if dead:

@@ -1,7 +1,7 @@
 """Carriers behind one protocol: the domain never knows which one issued a tracking number.
 
-The built-in ``local`` carrier issues tracking numbers itself and leaves labels to Reclaim's own
-renderer. A real carrier's adapter implements :class:`Carrier` and is chosen by
+The built-in ``local`` carrier issues tracking numbers itself; labels are Reclaim's own
+(``logistics.labels``). A real carrier's adapter implements :class:`Carrier` and is chosen by
 ``RECLAIM_CARRIER``; nothing else changes.
 """
 
@@ -44,8 +44,6 @@ class ShipmentRequest:
 @dataclass(frozen=True, slots=True)
 class CreatedShipment:
     tracking_number: str
-    # A carrier that renders its own label hands it back; None means Reclaim renders one.
-    label_pdf: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ ALIASES: dict[str, Code] = {
 MAX_LENGTH: dict[str, int] = {
     "tracking_number": 64,
     "code": 32,
-    # "id:<carrier>:<event id>" must fit the 128-character dedupe key.
+    # Only its digest is stored; a limit all the same, as no carrier's ids are longer.
     "event_id": 80,
     "location": 200,
     "facility_code": 32,
@@ -163,12 +163,17 @@ def checked(scan: Scan) -> Scan:
 
 
 def dedupe_key(scan: Scan, carrier: str) -> str:
-    """The same scan, however often or by whichever route it is reported, has one key.
+    """One key for a scan however often it is reported, as long as it comes the same way.
 
-    The carrier's own event id when it sent one; else a digest of what makes a scan that
-    scan: tracking number, code, time to the second and place."""
+    With the carrier's event id, a digest of carrier, tracking number and event id: carriers
+    often number events per parcel, so the id alone would merge two parcels' scans. Without
+    one, a digest of what makes a scan that scan: tracking number, code, time to the second
+    and place. The two kinds never match: a scan sent once with an event id and once without
+    is stored twice. The copy moves nothing on, as stages never go back, but a copied
+    exception flags the return again."""
     if scan.event_id:
-        return f"id:{carrier}:{scan.event_id}"
+        named = [carrier, scan.tracking_number, scan.event_id]
+        return "id:" + hashlib.sha256(json.dumps(named).encode()).hexdigest()
     parts = [
         scan.tracking_number,
         canonical_code(scan.code).value,

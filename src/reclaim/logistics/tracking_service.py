@@ -3,6 +3,10 @@
 Every scan is stored with ``INSERT … ON CONFLICT DO NOTHING`` on its dedupe key, under the
 return's row lock: a scan reported twice, by a retry, a replayed request, a CSV of the same day
 or two requests at the same moment, is stored once and acts once.
+
+A scan that comes too late to move its return (the return is closed, or the warehouse has
+the parcel) still completes the shipment's record; a parcel travelling for a return that was
+cancelled or expired is flagged for staff, as it is coming back all the same.
 """
 
 from __future__ import annotations
@@ -20,22 +24,24 @@ from reclaim.db import insert_ignoring_conflict
 from reclaim.logistics import tracking
 from reclaim.logistics.carriers import Scan
 from reclaim.logistics.models import Shipment, TrackingEvent
+from reclaim.policy.facts import day
 from reclaim.returns import service as returns
 from reclaim.returns.models import Return
 from reclaim.returns.states import Method, Status
 
-# Scans for these returns are kept as evidence but change nothing: the return is closed, or
-# the warehouse already has the parcel and the carrier's news is late.
-CLOSED = frozenset({Status.CANCELLED, Status.EXPIRED, Status.REJECTED, Status.COMPLETED})
-ALREADY_HERE = frozenset({Status.RECEIVED, Status.INSPECTED})
+# Only scans for these returns move them; for any other the return is closed, or the
+# warehouse already has the parcel and the carrier's news is late.
 TRAVELLING = frozenset({Status.APPROVED, Status.IN_TRANSIT})
+ALREADY_HERE = frozenset({Status.RECEIVED, Status.INSPECTED})
+# Called off before the parcel travelled: if it travels anyway, someone has to decide.
+CALLED_OFF = frozenset({Status.CANCELLED, Status.EXPIRED})
 DEFAULT_ATTENTION = "The carrier reported a problem with the parcel; check with the carrier."
 
 
 class Outcome(StrEnum):
     STORED = "stored"  # new, and applied
     DUPLICATE = "duplicate"  # seen before: not stored again, no effect
-    IGNORED = "ignored"  # new and stored, but the return is past caring
+    IGNORED = "ignored"  # new and stored, but the return doesn't move: closed or already here
     UNKNOWN = "unknown"  # no shipment has this tracking number: nothing stored
 
 
@@ -43,7 +49,8 @@ class Change(StrEnum):
     IN_TRANSIT = "in_transit"  # the return moved from approved to in transit
     STAGE = "stage"  # the shipment reached a further stage
     ARRIVED = "arrived"  # delivered to the facility
-    ATTENTION = "attention"  # a carrier exception was flagged for staff
+    # Flagged for staff: a carrier exception, or a parcel travelling for a called-off return.
+    ATTENTION = "attention"
 
 
 SAID = {
@@ -151,17 +158,11 @@ async def _record(
     )
     if not stored:
         return _duplicate(scan, number, shipment.stage)
-    status = Status(ret.status)
-    ignored = None
     if ret.method == Method.KEEP_ITEM:
-        ignored = f"Stored, but return {number} has nothing to send back; nothing changed."
-    elif status in CLOSED:
-        ignored = f"Stored, but return {number} is {status}; nothing changed."
-    elif status in ALREADY_HERE:
-        ignored = f"Stored; return {number} was already received, so nothing changed."
-    if ignored:
-        return ScanResult(scan.tracking_number, Outcome.IGNORED, ignored, number, shipment.stage)
-    assert status in TRAVELLING, status
+        said = f"Stored, but return {number} has nothing to send back; nothing changed."
+        return ScanResult(scan.tracking_number, Outcome.IGNORED, said, number, shipment.stage)
+    if Status(ret.status) not in TRAVELLING:
+        return _late(session, ret, shipment, scan, now, carrier)
     changes = await _apply(session, ret, shipment, scan, now, carrier)
     said = "; ".join(SAID[change].format(stage=shipment.stage) for change in changes)
     return ScanResult(
@@ -183,42 +184,95 @@ async def _apply(
     carrier: str,
 ) -> list[Change]:
     actor = returns.Actor(f"carrier:{carrier}", now)
-    step = tracking.effect(shipment.stage, scan)
+    step = _track(shipment, scan)
     changes: list[Change] = []
+    if tracking.rank(scan.code) > 0 and Status(ret.status) is Status.APPROVED:
+        await returns.mark_in_transit(
+            session,
+            ret.number,
+            actor,
+            tracking_number=shipment.tracking_number,
+            carrier=carrier,
+        )
+        changes.append(Change.IN_TRANSIT)
+    if step.advanced:
+        changes.append(Change.STAGE)
+    if step.delivered:
+        returns.note(session, ret, returns.Note.ARRIVED, actor, _facts(shipment, scan))
+        changes.append(Change.ARRIVED)
+    if step.exception:
+        # Staff clear it once they have looked; a later good scan doesn't.
+        _flag(session, ret, shipment, scan, actor, scan.description or DEFAULT_ATTENTION)
+        changes.append(Change.ATTENTION)
+    return changes
+
+
+def _late(
+    session: AsyncSession,
+    ret: Return,
+    shipment: Shipment,
+    scan: Scan,
+    now: datetime,
+    carrier: str,
+) -> ScanResult:
+    """A scan for a return that no longer travels: the return stays as it is."""
+    status = Status(ret.status)
+    step = _track(shipment, scan)
+    changes = [Change.STAGE] if step.advanced else []
+    # Only the first sign of the parcel travelling is news; later scans of it are not.
+    if status in CALLED_OFF and step.first_scan:
+        reason = (
+            f"The carrier scanned the parcel on {day(scan.occurred_at)} after the return was "
+            f"{status}: it is on its way back anyway; decide what to do with it."
+        )
+        _flag(session, ret, shipment, scan, returns.Actor(f"carrier:{carrier}", now), reason)
+        changes.append(Change.ATTENTION)
+        said = (
+            f"Stored; return {ret.number} is {status}, but the parcel is on its way back: "
+            "flagged for staff to decide what to do with it."
+        )
+    else:
+        why = "was already received" if status in ALREADY_HERE else f"is {status}"
+        reached = f"; the shipment reached {shipment.stage}" if step.advanced else ""
+        said = f"Stored; return {ret.number} {why}, so the return stays as it is{reached}."
+    return ScanResult(
+        scan.tracking_number,
+        Outcome.IGNORED,
+        said,
+        ret.number,
+        shipment.stage,
+        tuple(changes),
+    )
+
+
+def _track(shipment: Shipment, scan: Scan) -> tracking.Effect:
+    """The shipment's record brought up to date with a new scan; nothing in it goes back."""
+    step = tracking.effect(shipment.stage, scan)
     at = scan.occurred_at
     shipment.last_event_at = max(shipment.last_event_at or at, at)
     if tracking.rank(scan.code) > 0:
         # The earliest progress scan is when it was handed over, whichever arrived first.
         shipment.first_scan_at = min(shipment.first_scan_at or at, at)
-        if Status(ret.status) is Status.APPROVED:
-            await returns.mark_in_transit(
-                session,
-                ret.number,
-                actor,
-                tracking_number=shipment.tracking_number,
-                carrier=carrier,
-            )
-            changes.append(Change.IN_TRANSIT)
     if step.advanced:
         shipment.stage = step.stage
-        changes.append(Change.STAGE)
     if step.delivered:
         shipment.delivered_at = at
-        returns.note(session, ret, returns.Note.ARRIVED, actor, _facts(shipment, scan))
-        changes.append(Change.ARRIVED)
-    if step.exception:
-        # Staff clear it once they have looked; a later good scan doesn't.
-        ret.attention = scan.description or DEFAULT_ATTENTION
-        ret.attention_at = now
-        returns.note(
-            session,
-            ret,
-            returns.Note.ATTENTION,
-            actor,
-            {"reason": ret.attention, **_facts(shipment, scan)},
-        )
-        changes.append(Change.ATTENTION)
-    return changes
+    return step
+
+
+def _flag(
+    session: AsyncSession,
+    ret: Return,
+    shipment: Shipment,
+    scan: Scan,
+    actor: returns.Actor,
+    reason: str,
+) -> None:
+    ret.attention = reason
+    ret.attention_at = actor.now
+    returns.note(
+        session, ret, returns.Note.ATTENTION, actor, {"reason": reason, **_facts(shipment, scan)}
+    )
 
 
 def _duplicate(scan: Scan, number: str, stage: str) -> ScanResult:

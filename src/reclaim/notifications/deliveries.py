@@ -139,18 +139,9 @@ async def replay(session: AsyncSession, delivery_id: int, now: datetime) -> Logg
     return await get_delivery(session, delivery_id)
 
 
-async def replay_dead(
-    session: AsyncSession,
-    now: datetime,
-    *,
-    channel: str | None = None,
-    endpoint_id: int | None = None,
-) -> int:
-    """Send every dead delivery (of one channel or endpoint) again; how many were revived."""
-    query = update(Delivery).where(Delivery.status == DeliveryStatus.DEAD.value)
-    if channel is not None:
-        query = query.where(Delivery.channel == channel)
-    if endpoint_id is not None:
-        query = query.where(Delivery.endpoint_id == endpoint_id)
-    revived = await session.execute(query.values(**_revive(now)))
+async def replay_dead(session: AsyncSession, now: datetime) -> int:
+    """Send every dead delivery again; how many were revived."""
+    revived = await session.execute(
+        update(Delivery).where(Delivery.status == DeliveryStatus.DEAD.value).values(**_revive(now))
+    )
     return int(revived.rowcount)  # type: ignore[attr-defined]

@@ -17,13 +17,20 @@ units, like everywhere else):
 
 ``return.completed`` sends nothing: the refund, credit or exchange e-mail already told the
 shopper how it ended, and a returnless approval said so up front.
+
+The approval e-mail carries what the shopper hands over: the label PDF (label and pickup
+shipments) or the drop-off QR code PNG, also shown inside the HTML. Both come from file
+storage, like the downloads, so the e-mail holds the label the return page offers. If neither
+can be had, the e-mail goes without: it still says where to get them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.errors import HeaderParseError
@@ -39,14 +46,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
 from reclaim.config import Settings
+from reclaim.files.storage import FileStorage, LocalStorage
 from reclaim.kit.clock import as_utc
 from reclaim.kit.money import Money
-from reclaim.logistics.shipments import shipment_of
+from reclaim.logistics.shipments import LABEL_KINDS, dropoff_qr_png, label_pdf, shipment_of
 from reclaim.notifications.channels import Recipient, Sent
 from reclaim.notifications.mailer import Mailer, MailError, mailer_for
 from reclaim.notifications.models import Delivery, OutboxMessage
 from reclaim.orders.models import OrderLine
 from reclaim.returns.models import Return, ReturnLine
+
+log = logging.getLogger(__name__)
 
 # Every topic the shopper hears about; each has <topic>.txt (with the subject) and .html.
 EMAIL_TOPICS = frozenset(
@@ -68,6 +78,10 @@ EMAIL_TOPICS = frozenset(
 
 # Where a QR code is shown, in the shopper's words.
 PLACE = {"box_free_dropoff": "drop-off point", "locker": "locker", "in_store": "store"}
+# A label is a few kilobytes and a QR code less; anything far bigger is no label of ours, and
+# would bloat the delivery row that every retry reads.
+MAX_ATTACHMENT_BYTES = 1024 * 1024
+PDF, PNG = "application/pdf", "image/png"
 
 
 def wants_email(topic: str, payload: Mapping[str, Any]) -> bool:
@@ -111,6 +125,36 @@ class ReturnFacts:
     pickup_start: datetime | None = None
     pickup_end: datetime | None = None
     handover_by: datetime | None = None
+    # The shipment is not called off: its label and QR code still work.
+    shipment_live: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file the e-mail carries; with a ``cid`` the HTML part also shows it (an image)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    cid: str | None = None
+
+    def stored(self) -> dict[str, str]:
+        """As kept in the delivery's content (JSON)."""
+        kept = {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "data_b64": base64.b64encode(self.data).decode("ascii"),
+        }
+        return kept | ({"cid": self.cid} if self.cid else {})
+
+    @classmethod
+    def from_stored(cls, kept: Mapping[str, Any]) -> Attachment:
+        return cls(
+            filename=str(kept["filename"]),
+            content_type=str(kept["content_type"]),
+            data=base64.b64decode(str(kept["data_b64"]), validate=True),
+            cid=str(kept["cid"]) if kept.get("cid") else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +248,16 @@ def _exchange_items(payload: Mapping[str, Any]) -> list[Item]:
 
 
 def _context(
-    topic: str, facts: ReturnFacts, payload: Mapping[str, Any], brand: Brand
+    topic: str,
+    facts: ReturnFacts,
+    payload: Mapping[str, Any],
+    brand: Brand,
+    attachments: Sequence[Attachment],
 ) -> dict[str, Any]:
     amount = payload.get("amount_minor")
     currency = str(payload.get("currency") or facts.currency)
+    files = {attachment.content_type: attachment for attachment in attachments}
+    label, qr = files.get(PDF), files.get(PNG)
     return {
         "topic": topic,
         "merchant": brand.merchant_name,
@@ -240,12 +290,22 @@ def _context(
         "exchange_items": _exchange_items(payload),
         "exchange_carrier": payload.get("carrier"),
         "exchange_tracking": payload.get("tracking_number"),
+        "label_file": label.filename if label else None,
+        "qr_file": qr.filename if qr else None,
+        "qr_cid": qr.cid if qr else None,
     }
 
 
-def render(topic: str, facts: ReturnFacts, payload: Mapping[str, Any], brand: Brand) -> Rendered:
-    """Subject, plain text and HTML of the e-mail for one event."""
-    context = _context(topic, facts, payload, brand)
+def render(
+    topic: str,
+    facts: ReturnFacts,
+    payload: Mapping[str, Any],
+    brand: Brand,
+    attachments: Sequence[Attachment] = (),
+) -> Rendered:
+    """Subject, plain text and HTML of the e-mail for one event; the text names the files
+    ``attachments`` carries, and the HTML shows the image that has a ``cid``."""
+    context = _context(topic, facts, payload, brand, attachments)
     text_template = _ENV.get_template(f"{topic}.txt")
     subject_block = text_template.blocks["subject"]
     # One line, whatever the template's whitespace: a header can't span lines.
@@ -294,6 +354,7 @@ async def load_facts(session: AsyncSession, number: str) -> ReturnFacts | None:
         pickup_start=ret.pickup_start,
         pickup_end=ret.pickup_end,
         handover_by=ret.handover_by,
+        shipment_live=shipment is not None and shipment.cancelled_at is None,
     )
 
 
@@ -302,9 +363,16 @@ class EmailChannel:
 
     name = "email"
 
-    def __init__(self, settings: Settings, mailer: Mailer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        mailer: Mailer | None = None,
+        storage: FileStorage | None = None,
+    ) -> None:
         self.settings = settings
         self.mailer = mailer or mailer_for(settings)
+        # Where the web app keeps labels and QR codes: the e-mail sends the same files.
+        self.storage = storage or LocalStorage(settings.files_dir)
 
     @property
     def brand(self) -> Brand:
@@ -317,7 +385,8 @@ class EmailChannel:
         facts = await load_facts(session, str(payload.get("return") or message.aggregate))
         if facts is None or not facts.email:
             return []
-        rendered = render(message.topic, facts, payload, self.brand)
+        attachments = await self.attachments(session, message.topic, payload, facts)
+        rendered = render(message.topic, facts, payload, self.brand, attachments)
         # The merchant's name is who the shopper knows; the address is the operator's sender.
         _, sender = parseaddr(self.settings.mail_from)
         content = {
@@ -330,15 +399,56 @@ class EmailChannel:
             "date": format_datetime(as_utc(message.created_at)),
             "text": rendered.text,
             "html": rendered.html,
+            "attachments": [attachment.stored() for attachment in attachments],
         }
         return [Recipient(target=facts.email.lower(), content=content)]
 
+    async def attachments(
+        self, session: AsyncSession, topic: str, payload: Mapping[str, Any], facts: ReturnFacts
+    ) -> list[Attachment]:
+        """What the shopper hands over, for the approval e-mail: the label, or the QR code."""
+        if topic != "return.approved" or payload.get("returnless") or not facts.shipment_live:
+            return []
+        number = facts.number
+        try:
+            # A savepoint: a render that fails after writing leaves the fan-out unharmed.
+            async with session.begin_nested():
+                if facts.kind in LABEL_KINDS:
+                    data = await label_pdf(
+                        session, self.storage, number, merchant_name=self.settings.merchant_name
+                    )
+                    found = Attachment(f"{number}-label.pdf", PDF, data)
+                else:
+                    data = await dropoff_qr_png(session, self.storage, number)
+                    found = Attachment(f"{number}-qr.png", PNG, data, cid=self.content_id(number))
+        except Exception:
+            # Whatever went wrong, the e-mail still says how to get them from the return page.
+            log.exception("Return %s: its approval e-mail goes without label or QR code", number)
+            return []
+        if len(found.data) > MAX_ATTACHMENT_BYTES:
+            log.warning(
+                "Return %s: %s is %d bytes, too big to attach",
+                number,
+                found.filename,
+                len(found.data),
+            )
+            return []
+        return [found]
+
+    def content_id(self, number: str) -> str:
+        """The QR code's id inside the e-mail; fixed, so every resend is the same message."""
+        return f"qr-{number.lower()}@{self.host}"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.settings.public_url).hostname or "localhost"
+
     def message_id(self, delivery_id: int) -> str:
-        host = urlsplit(self.settings.public_url).hostname or "localhost"
-        return f"<delivery-{delivery_id}@{host}>"
+        return f"<delivery-{delivery_id}@{self.host}>"
 
     def build(self, delivery: Delivery) -> EmailMessage:
         content = delivery.content
+        files = [Attachment.from_stored(kept) for kept in content.get("attachments") or []]
         message = EmailMessage()
         message["From"] = Address(content["from_name"], addr_spec=content["from"])
         message["To"] = Address(content["to_name"], addr_spec=content["to"])
@@ -347,17 +457,31 @@ class EmailChannel:
         message["Message-ID"] = self.message_id(delivery.id)
         message.set_content(content["text"])
         message.add_alternative(content["html"], subtype="html")
-        # A boundary from the parts themselves, not a random one: every resend is the same
+        html = message.get_body(("html",))
+        assert html is not None  # just added
+        for file in files:
+            maintype, subtype = file.content_type.split("/", 1)
+            if file.cid:
+                # Shown in the HTML, and attached as well for a reader of the plain text.
+                html.add_related(
+                    file.data, maintype, subtype, cid=f"<{file.cid}>", disposition="inline"
+                )
+            message.add_attachment(file.data, maintype, subtype, filename=file.filename)
+        # Boundaries from the parts themselves, not random ones: every resend is the same
         # bytes, and no part can contain its own digest.
-        digest = hashlib.sha256(f"{content['text']}\0{content['html']}".encode()).hexdigest()
-        message.set_boundary(f"=_reclaim_{digest[:40]}")
+        digest = hashlib.sha256(f"{content['text']}\0{content['html']}".encode())
+        for file in files:
+            digest.update(file.data)
+        multiparts = (part for part in message.walk() if part.is_multipart())
+        for index, part in enumerate(multiparts):
+            part.set_boundary(f"=_reclaim_{index}_{digest.hexdigest()[:40]}")
         return message
 
     async def send(self, delivery: Delivery) -> Sent:
         try:
             message = self.build(delivery)
         except (ValueError, HeaderParseError) as exc:
-            return Sent(ok=False, error=f"Can't address this e-mail: {exc}", give_up=True)
+            return Sent(ok=False, error=f"Can't build this e-mail: {exc}", give_up=True)
         try:
             await self.mailer.send(message)
         except MailError as exc:

@@ -25,6 +25,10 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A message that could not be fanned out (a template error, say) waits until then and
+    # is tried again, so it never holds up the messages behind it.
+    fanout_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fanout_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

@@ -11,6 +11,7 @@ from reclaim.api.deps import AppSettings, ReadSession, Sessions, require
 from reclaim.api.idempotency import run_idempotent
 from reclaim.api.problems import Problem, documented
 from reclaim.db import transaction
+from reclaim.errors import Forbidden
 from reclaim.kit.clock import utcnow
 from reclaim.notifications import deliveries, webhooks
 from reclaim.notifications.deliveries import DeliveryFilter, DeliveryStatus, LoggedDelivery
@@ -26,6 +27,7 @@ from reclaim.notifications.schemas import (
     WebhookOut,
     WebhookPatch,
 )
+from reclaim.notifications.webhook_channel import CHANNEL as WEBHOOK
 from reclaim.users.apikeys import Scope
 from reclaim.users.models import ApiKey
 
@@ -37,6 +39,9 @@ Cursor = Annotated[str | None, Query(max_length=32)]
 MISSING: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such webhook endpoint or delivery"}
 }
+# Webhook deliveries go to the shop's own systems. Every other channel (e-mail) goes to
+# shoppers and names them in its target, so a key needs the returns scopes as well to see
+# those deliveries (returns:read) or send them again (returns:write).
 
 
 def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
@@ -206,15 +211,25 @@ async def webhook_deliveries(
     response_model=DeliveryPage,
     tags=["deliveries"],
     summary="Deliveries over every channel, newest first; status=dead lists the dead letters",
+    description="E-mail deliveries name the shopper, so they are listed only to a key that "
+    "also has returns:read; without it the list holds webhook deliveries only.",
 )
 async def list_deliveries(
     session: ReadSession,
-    _key: Manager,
+    key: Manager,
     status: DeliveryStatus | None = None,
     channel: Annotated[str | None, Query(max_length=16, description="webhook or email")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> DeliveryPage:
+    if Scope.RETURNS_READ not in key.scopes:
+        if channel not in (None, WEBHOOK):
+            raise Forbidden(
+                f"Deliveries over {channel!r} go to shoppers and show who they are; listing "
+                f"them needs the {Scope.RETURNS_READ.value!r} scope as well.",
+                scope=Scope.RETURNS_READ.value,
+            )
+        channel = WEBHOOK
     return await _page(session, DeliveryFilter(status, channel=channel), limit, cursor)
 
 
@@ -232,12 +247,21 @@ async def _page(
     response_model=DeliveryOut,
     tags=["deliveries"],
     summary="Send a dead delivery again, due now, with the same content and webhook-id",
+    description="Replaying an e-mail delivery needs returns:write as well.",
     responses={**MISSING, **documented(409)},
 )
 async def replay_delivery(
     delivery_id: Id, request: Request, sessions: Sessions, key: Manager
 ) -> Response:
     async def work(session: AsyncSession) -> tuple[int, DeliveryOut]:
+        if Scope.RETURNS_WRITE not in key.scopes:
+            channel = (await deliveries.get_delivery(session, delivery_id)).delivery.channel
+            if channel != WEBHOOK:
+                raise Forbidden(
+                    f"Delivery {delivery_id} goes to a shopper by {channel}; replaying it "
+                    f"needs the {Scope.RETURNS_WRITE.value!r} scope as well.",
+                    scope=Scope.RETURNS_WRITE.value,
+                )
         return 200, delivery_out(await deliveries.replay(session, delivery_id, utcnow()))
 
     return await run_idempotent(request, sessions, key, work)

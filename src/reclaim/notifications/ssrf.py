@@ -138,6 +138,13 @@ async def check_url(
     else:
         try:
             found = await resolver(host, port)
+        except UnicodeError:
+            # The resolver can't even encode the name: an empty part ("a..b") or one over 63
+            # characters. No lookup will ever find it, so it is refused, not retried.
+            raise Refused(
+                f"{host!r} is not a valid host name: each part between dots must have 1 to 63 "
+                "characters; check the URL."
+            ) from None
         except OSError as exc:
             raise Unresolvable(
                 f"The host {host} could not be found ({exc}); check the URL."

@@ -28,6 +28,7 @@ EVERY_EVENT = "*"
 TOPICS: frozenset[str] = frozenset(TOPIC.values()) | {
     "return.arrived",
     "return.attention",
+    "return.attention_resolved",
     "return.expiring",
     "refund.requested",
     "refund.succeeded",

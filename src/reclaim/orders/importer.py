@@ -297,11 +297,18 @@ def _order_errors(exc: ValidationError, first_line: int, lines: list[int]) -> li
     return [RowError(row, "; ".join(messages) + suffix) for row, messages in found.items()]
 
 
-def parse_file(path: Path) -> ParsedFile:
+def read_text(path: Path) -> tuple[str, list[RowError]]:
+    """A data file's text (a byte-order mark dropped), or why it can't be read as UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig"), []
     except UnicodeDecodeError as exc:
-        return ParsedFile(errors=[RowError(1, f"the file is not UTF-8 text ({exc.reason})")])
+        return "", [RowError(1, f"the file is not UTF-8 text ({exc.reason})")]
+
+
+def parse_file(path: Path) -> ParsedFile:
+    text, unreadable = read_text(path)
+    if unreadable:
+        return ParsedFile(errors=unreadable)
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".ndjson"}:
         return parse_jsonl(text)

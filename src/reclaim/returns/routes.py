@@ -21,6 +21,7 @@ from reclaim.returns.schemas import (
     ReasonIn,
     ReceiveIn,
     RejectIn,
+    ResolveIn,
     ReturnIn,
     ReturnOut,
     ReturnPage,
@@ -87,11 +88,17 @@ async def list_returns(
     _key: Reader,
     status: Status | None = None,
     order_id: Annotated[str | None, Query(max_length=64, pattern=WITHOUT_NUL)] = None,
+    attention: Annotated[
+        bool | None,
+        Query(
+            description="true: only returns flagged for a person to look at; false: none of them"
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> ReturnPage:
     page, next_cursor = await service.list_returns(
-        session, service.ReturnFilter(status, order_id), limit=limit, after=cursor
+        session, service.ReturnFilter(status, order_id, attention), limit=limit, after=cursor
     )
     return ReturnPage(items=[return_out(ret) for ret in page], next_cursor=next_cursor)
 
@@ -252,4 +259,22 @@ async def disposition(
 async def complete(number: str, request: Request, sessions: Sessions, key: Writer) -> Response:
     return await _change(
         request, sessions, key, number, lambda s, a: service.complete(s, number, a)
+    )
+
+
+@router.post(
+    "/{number}/attention/resolve",
+    response_model=ReturnOut,
+    summary="Clear the flag for attention, saying what was done",
+    responses=CHANGE_ERRORS,
+)
+async def resolve_attention(
+    number: str, data: ResolveIn, request: Request, sessions: Sessions, key: Writer
+) -> Response:
+    return await _change(
+        request,
+        sessions,
+        key,
+        number,
+        lambda s, a: service.resolve_attention(s, number, a, data.note),
     )

@@ -72,6 +72,14 @@ class TransitIn(Strict):
     carrier: str | None = Field(default=None, max_length=32)
 
 
+class ResolveIn(Strict):
+    note: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="What was done about it (carrier called, parcel found…); kept on the timeline",
+    )
+
+
 class ReceiveLineIn(Strict):
     line_id: str = Field(min_length=1, max_length=64)
     quantity: int = Quantity
@@ -204,6 +212,11 @@ class ReturnOut(BaseModel):
     currency: str
     channel: str
     status_reason: str | None
+    attention: str | None = Field(
+        description="Why a person should look (a carrier exception, say), whatever the status; "
+        "cleared with POST /returns/{number}/attention/resolve"
+    )
+    attention_at: datetime | None = Field(description="When it was flagged")
     created_at: datetime
     updated_at: datetime
     policy_version: str | None = Field(description="The policy it was decided under")

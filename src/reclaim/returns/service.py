@@ -18,6 +18,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from reclaim.catalog.models import Product
 from reclaim.errors import (
+    Conflict,
     InvalidTransition,
     NotFound,
     NotReturnable,
@@ -75,6 +76,7 @@ TOPIC = {
 NOTE_TOPIC = {
     Note.ARRIVED: "return.arrived",
     Note.ATTENTION: "return.attention",
+    Note.ATTENTION_RESOLVED: "return.attention_resolved",
     Note.EXPIRING: "return.expiring",
 }
 
@@ -608,6 +610,26 @@ async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
     return ret
 
 
+async def resolve_attention(
+    session: AsyncSession, number: str, actor: Actor, remark: str
+) -> Return:
+    """Staff have looked at what was flagged: the flag goes, the timeline keeps what they did."""
+    if not remark.strip():
+        raise ValidationFailed("Say what was done about it: the note stays on the timeline.")
+    ret = await load_for_change(session, number)
+    if ret.attention is None:
+        raise Conflict(
+            f"Return {ret.number} has nothing flagged for attention; nothing to resolve.",
+            number=ret.number,
+        )
+    flagged = {"attention": ret.attention, "note": remark}
+    if ret.attention_at is not None:
+        flagged["flagged_at"] = as_utc(ret.attention_at).isoformat()
+    ret.attention = ret.attention_at = None
+    note(session, ret, Note.ATTENTION_RESOLVED, actor, flagged)
+    return ret
+
+
 async def timeline(session: AsyncSession, ret: Return) -> list[ReturnEvent]:
     """The return's events, oldest first, including those this transaction just added."""
     await session.flush()
@@ -638,6 +660,8 @@ async def get_return(session: AsyncSession, number: str, *, with_events: bool = 
 class ReturnFilter:
     status: Status | None = None
     order_id: str | None = None
+    # True: only returns flagged for a person (the exceptions queue); False: only unflagged.
+    attention: bool | None = None
 
 
 async def list_returns(
@@ -658,6 +682,9 @@ async def list_returns(
         query = query.where(Return.status == filters.status)
     if filters.order_id:
         query = query.join(Order).where(Order.external_id == filters.order_id)
+    if filters.attention is not None:
+        flagged = Return.attention.is_not(None)
+        query = query.where(flagged if filters.attention else ~flagged)
     if after:
         anchor = await session.scalar(
             select(Return.id).where(Return.number == rules.normalise_return_number(after))

@@ -103,6 +103,7 @@ class Note(StrEnum):
 
     ARRIVED = "arrived"  # the carrier delivered it to the facility
     ATTENTION = "attention"  # the carrier reported a problem; staff should look
+    ATTENTION_RESOLVED = "attention_resolved"  # staff looked and cleared the flag
     EXPIRING = "expiring"  # not handed over yet, and the deadline is near
 
 

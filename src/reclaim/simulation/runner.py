@@ -23,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reclaim.catalog.models import Product
 from reclaim.db import transaction
 from reclaim.errors import Conflict, ReclaimError
+from reclaim.logistics.carriers import Scan
 from reclaim.logistics.shipments import Journey
+from reclaim.logistics.tracking_service import record_scans
 from reclaim.orders.models import Order, OrderLine
 from reclaim.orders.schemas import AddressIn, CustomerIn, OrderIn, OrderLineIn, ProductIn
 from reclaim.orders.service import upsert_order
@@ -373,20 +375,20 @@ class Simulation:
             ret = await returns.get_return(session, number)
             method = Method(ret.method)
             lines = [(line.order_line.line_ref, line.quantity) for line in ret.lines]
-        if method is not Method.IN_STORE:
-            tracking = f"1Z{self.rng.randrange(10**15):015d}"
-            ok = await self._step(
-                "in_transit",
-                number,
-                when,
-                lambda s, a: returns.mark_in_transit(
-                    s, number, a, tracking_number=tracking, carrier="local"
-                ),
-            )
-            if not ok:
-                return
+            tracking = ret.shipment.tracking_number if ret.shipment else None
         arrives = when + timedelta(days=self.rng.uniform(1.5, 6))
+        # The carrier's scans move the return along, as they would for a real shop: handed
+        # over (in transit), then delivered to the warehouse shortly before it is unpacked.
+        if method is not Method.IN_STORE and tracking:
+            if not await self._scan(tracking, "accepted", when):
+                return
+            delivered = arrives - timedelta(hours=self.rng.uniform(1, 20))
+            self._at(delivered, "delivered", lambda: self._scan(tracking, "delivered", delivered))
         self._at(arrives, "receive", lambda: self._receive(number, arrives, lines))
+
+    async def _scan(self, tracking: str, code: str, when: datetime) -> bool:
+        scan = Scan(tracking, code, when, location="London")
+        return await self._run_step(code, lambda s: record_scans(s, [scan], "simulator", when))
 
     async def _receive(self, number: str, when: datetime, lines: list[tuple[str, int]]) -> None:
         split = [(ref, qty) for ref, qty in lines if qty > 1]

@@ -49,6 +49,9 @@ DELIVERED = DeliveryStatus.DELIVERED.value
 DEAD = DeliveryStatus.DEAD.value
 # What the delivery log keeps of an error message.
 ERROR_CHARS = 2000
+FANOUT_RETRY = timedelta(minutes=5)
+# A send may use this share of the lease; the rest is margin to record it before it runs out.
+SEND_SHARE_OF_LEASE = 0.8
 
 
 def new_worker_id() -> str:
@@ -158,7 +161,13 @@ class Dispatcher:
             # it, its write lock (taken at BEGIN) already keeps a second worker waiting.
             batch = await session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.dispatched_at.is_(None))
+                .where(
+                    OutboxMessage.dispatched_at.is_(None),
+                    or_(
+                        OutboxMessage.fanout_retry_at.is_(None),
+                        OutboxMessage.fanout_retry_at <= now,
+                    ),
+                )
                 .order_by(OutboxMessage.id)
                 .limit(self.config.batch)
                 .with_for_update(skip_locked=True)
@@ -168,11 +177,15 @@ class Dispatcher:
                     async with session.begin_nested():
                         queued += await self._fan_out_one(session, message, now)
                         message.dispatched_at = now
+                        message.fanout_retry_at = message.fanout_error = None
                     messages += 1
-                except Exception:
+                except Exception as exc:
                     # A message no channel can handle (a template error, a bad payload) must
-                    # not hold up every message behind it: it stays undispatched, and logged.
+                    # not hold up the messages behind it: it waits and is tried again, so a
+                    # fix deployed meanwhile sends it; `reclaim outbox status` shows it.
                     log.exception("Could not fan out outbox message %s", message.id)
+                    message.fanout_error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
+                    message.fanout_retry_at = now + FANOUT_RETRY
         return messages, queued
 
     async def _fan_out_one(
@@ -325,8 +338,13 @@ class Dispatcher:
             return self._outcome(item, "lost", delivery.attempts, "Another worker took it over.")
         channel = self._by_name[delivery.channel]
         started = time.monotonic()
+        limit = self.config.lease_seconds * SEND_SHARE_OF_LEASE
         try:
-            sent = await channel.send(delivery)
+            # A send that outlived the lease could be taken over and sent twice: cut it off.
+            async with asyncio.timeout(limit):
+                sent = await channel.send(delivery)
+        except TimeoutError:
+            sent = Sent(ok=False, error=f"Not sent within {limit:g} s (the worker's lease).")
         except Exception as exc:
             # A channel's own bug: record it like any failure, and let the others go on.
             log.exception("The %s channel failed on delivery %s", channel.name, delivery.id)
@@ -359,20 +377,26 @@ class Dispatcher:
             values["delivered_at"] = now
         if next_at is not None:
             values["next_attempt_at"] = next_at
+        disable = sent.disable_endpoint and delivery.endpoint_id is not None
+        logged = DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=attempt,
+            at=now,
+            ok=sent.ok,
+            status_code=sent.status_code,
+            error=error,
+            duration_ms=duration_ms,
+            worker=self.worker_id,
+        )
         async with transaction(self.sessions) as session:
-            # The attempt happened whoever holds the row now: the log records it regardless.
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=delivery.id,
-                    number=attempt,
-                    at=now,
-                    ok=sent.ok,
-                    status_code=sent.status_code,
-                    error=error,
-                    duration_ms=duration_ms,
-                    worker=self.worker_id,
+            if disable:
+                # The endpoint before its deliveries: the order deleting an endpoint (and its
+                # deliveries with it) takes, so the two never wait on each other.
+                await session.execute(
+                    select(WebhookEndpoint.id)
+                    .where(WebhookEndpoint.id == delivery.endpoint_id)
+                    .with_for_update()
                 )
-            )
             result = await session.execute(
                 update(Delivery)
                 .where(
@@ -387,10 +411,15 @@ class Dispatcher:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 log.warning(
-                    "Delivery %s was taken over before its attempt was recorded", delivery.id
+                    "Delivery %s was taken over or deleted before its attempt was recorded",
+                    delivery.id,
                 )
+                # The attempt happened whoever holds the row now: logged while the row exists.
+                if await session.scalar(select(Delivery.id).where(Delivery.id == delivery.id)):
+                    session.add(logged)
                 return self._outcome(item, "lost", attempt, error)
-            if sent.disable_endpoint and delivery.endpoint_id is not None:
+            session.add(logged)
+            if disable:
                 await self._disable_endpoint(session, delivery, sent, now)
         return self._outcome(item, status, attempt, error, next_at)
 

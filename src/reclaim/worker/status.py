@@ -19,6 +19,9 @@ class OutboxStatus:
     undispatched: int
     oldest_pending: datetime | None
     next_due: datetime | None
+    # Messages whose fan-out failed, and the latest such failure: (message id, error).
+    fanout_failed: int = 0
+    fanout_error: tuple[int, str] | None = None
 
     def total(self, status: DeliveryStatus) -> int:
         return sum(n for (_, s), n in self.counts.items() if s == status.value)
@@ -49,4 +52,21 @@ async def outbox_status(session: AsyncSession) -> OutboxStatus:
             )
         )
     ).one()
-    return OutboxStatus(counts, int(undispatched or 0), oldest, due)
+    failing = OutboxMessage.dispatched_at.is_(None) & OutboxMessage.fanout_error.is_not(None)
+    failed = await session.scalar(select(func.count()).select_from(OutboxMessage).where(failing))
+    latest = (
+        await session.execute(
+            select(OutboxMessage.id, OutboxMessage.fanout_error)
+            .where(failing)
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return OutboxStatus(
+        counts,
+        int(undispatched or 0),
+        oldest,
+        due,
+        int(failed or 0),
+        (latest[0], latest[1] or "") if latest else None,
+    )

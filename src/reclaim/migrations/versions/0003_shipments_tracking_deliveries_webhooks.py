@@ -167,6 +167,12 @@ def upgrade() -> None:
             batch_op.f("ix_tracking_events_shipment_id"), ["shipment_id"], unique=False
         )
 
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("fanout_retry_at", reclaim.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("fanout_error", sa.Text(), nullable=True))
+
     with op.batch_alter_table("returns", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("handover_by", reclaim.db.UTCDateTime(timezone=True), nullable=True)
@@ -183,6 +189,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("fanout_error")
+        batch_op.drop_column("fanout_retry_at")
+
     with op.batch_alter_table("returns", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_returns_handover_by"))
         batch_op.drop_index(batch_op.f("ix_returns_attention_at"))

@@ -34,6 +34,8 @@ class Moment:
 NOTED = {
     Note.ARRIVED: "Your parcel reached our warehouse.",
     Note.ATTENTION: "There's a problem with the delivery; we're looking into it.",
+    # What staff wrote is for staff; the shopper hears only that the problem was looked at.
+    Note.ATTENTION_RESOLVED: "We've looked into the delivery problem.",
     Note.EXPIRING: "Reminder: please send your return soon, before it expires.",
 }
 
