@@ -39,9 +39,6 @@ Cursor = Annotated[str | None, Query(max_length=32)]
 MISSING: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No such webhook endpoint or delivery"}
 }
-# Webhook deliveries go to the shop's own systems. Every other channel (e-mail) goes to
-# shoppers and names them in its target, so a key needs the returns scopes as well to see
-# those deliveries (returns:read) or send them again (returns:write).
 
 
 def webhook_out(endpoint: WebhookEndpoint) -> WebhookOut:
@@ -222,6 +219,8 @@ async def list_deliveries(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> DeliveryPage:
+    # Webhook deliveries go to the shop's own systems; e-mail ones name shoppers in their
+    # target, so seeing them (and, in replay, sending them again) needs the returns scopes.
     if Scope.RETURNS_READ not in key.scopes:
         if channel not in (None, WEBHOOK):
             raise Forbidden(
