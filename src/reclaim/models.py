@@ -14,7 +14,17 @@ from reclaim.notifications.models import (
 from reclaim.orders.models import Customer, Order, OrderLine
 from reclaim.policy.models import PolicyVersion
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
-from reclaim.users.models import ApiKey
+from reclaim.users.models import ApiKey, StaffSession, StaffUser
+from reclaim.warehouse.models import (
+    DispositionRecord,
+    Inspection,
+    InventoryMovement,
+    Manifest,
+    ManifestItem,
+    Receipt,
+    ReceivingFlag,
+    RefurbWorkOrder,
+)
 from reclaim.web.models import RateLimitWindow
 
 metadata = Base.metadata
@@ -38,6 +48,16 @@ __all__ = [
     "Shipment",
     "TrackingEvent",
     "WebhookEndpoint",
+    "DispositionRecord",
+    "Inspection",
+    "InventoryMovement",
+    "Manifest",
+    "ManifestItem",
+    "Receipt",
+    "ReceivingFlag",
+    "RefurbWorkOrder",
+    "StaffSession",
+    "StaffUser",
     "RateLimitWindow",
     "metadata",
 ]

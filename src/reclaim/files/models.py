@@ -10,7 +10,8 @@ from reclaim.kit.clock import utcnow
 
 
 class ReturnPhoto(Base):
-    """A shopper's photo of a returned item, kept in file storage under ``storage_key``."""
+    """A photo of a returned item, kept in file storage under ``storage_key``: the shopper's,
+    sent with the request, or the inspector's, taken at the station."""
 
     __tablename__ = "return_photos"
     __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
@@ -23,4 +24,6 @@ class ReturnPhoto(Base):
     content_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
+    # shopper or inspection
+    source: Mapped[str] = mapped_column(String(16), default="shopper", server_default="shopper")
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
