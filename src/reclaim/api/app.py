@@ -33,6 +33,10 @@ from reclaim.policy.loader import load as load_policy
 from reclaim.policy.routes import router as policy_router
 from reclaim.policy.service import register as register_policy
 from reclaim.returns.routes import router as returns_router
+from reclaim.warehouse.operations_routes import router as operations_router
+from reclaim.warehouse.routes import router as warehouse_router
+from reclaim.web.console import routes as console_routes
+from reclaim.web.console import station as console_station
 from reclaim.web.pages import STATIC_DIR
 from reclaim.web.portal import flow as portal_flow
 from reclaim.web.portal import routes as portal_routes
@@ -52,6 +56,8 @@ def api_router() -> APIRouter:
     router.include_router(labels_router)
     router.include_router(tracking_router)
     router.include_router(webhooks_router)
+    router.include_router(warehouse_router)
+    router.include_router(operations_router)
 
     @router.get("/health", tags=["operations"], summary="Liveness and version")
     async def health() -> dict[str, str]:
@@ -113,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router())
     app.include_router(portal_routes.router)
     app.include_router(portal_flow.router)
+    app.include_router(console_routes.router)
+    app.include_router(console_station.router)
     app.mount("/static/reclaim", StaticFiles(directory=STATIC_DIR), name="reclaim-static")
 
     def openapi() -> dict[str, Any]:
