@@ -16,7 +16,15 @@ import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from benchmarks import http_returns, logistics, policy, raw_returns, simulator, worker
+from benchmarks import (
+    http_returns,
+    logistics,
+    policy,
+    raw_returns,
+    simulator,
+    warehouse,
+    worker,
+)
 from benchmarks.common import (
     DEFAULT_POSTGRES_URL,
     POSTGRES_ENV,
@@ -29,6 +37,7 @@ Workload = Callable[[Options], Coroutine[Any, Any, list[Result]]]
 # Run in this order: the HTTP and raw rows are compared, so they run back to back.
 WORKLOADS: dict[str, Workload] = {
     policy.NAME: policy.run,
+    warehouse.NAME: warehouse.run,
     simulator.NAME: simulator.run,
     http_returns.NAME: http_returns.run,
     raw_returns.NAME: raw_returns.run,

@@ -23,6 +23,16 @@ class Settings(BaseSettings):
         default=None,
         description="The merchant's returns policy (TOML); the built-in policy when unset.",
     )
+    checklists_file: Path | None = Field(
+        default=None,
+        description="The inspection checklists and their grading rules (TOML); the built-in "
+        "ones when unset.",
+    )
+    recovery_file: Path | None = Field(
+        default=None,
+        description="What each disposition channel recovers and costs (TOML); the built-in "
+        "terms when unset.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs portal sessions and CSRF tokens. Set it when running more than one "
@@ -40,11 +50,34 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     cookie_secure: bool = Field(
         default=False,
-        description="Send portal cookies over HTTPS only: set it in production behind TLS.",
+        description=(
+            "Mark portal and console cookies HTTPS-only on every response. Unset, they are "
+            "marked so on requests that came over HTTPS, as X-Forwarded-Proto says from a "
+            "proxy the server trusts (on the same host, or listed in FORWARDED_ALLOW_IPS)."
+        ),
     )
+    # The staff console: a session ends after this long unused, and in any case after the
+    # second, however busy; failed sign-ins are counted per e-mail and client address.
+    console_idle_minutes: int = Field(default=8 * 60, ge=1, le=7 * 24 * 60)
+    console_max_hours: int = Field(default=7 * 24, ge=1, le=90 * 24)
+    console_login_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins to one e-mail address from one client address each "
+        "window; a client address may fail five times as many in all, as an office or "
+        "warehouse shares one. A right password is refused only when its own client is over.",
+    )
+    console_login_window_minutes: int = Field(default=15, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_pool_size: int = Field(default=20, ge=1)
+    batch_max_lines: int = Field(
+        default=5_000,
+        ge=1,
+        le=100_000,
+        description="The most lines the disposition batch plans at once; the solve takes "
+        "seconds at the default and grows faster than the batch.",
+    )
     idempotency_lock_seconds: int = Field(
         default=60,
         ge=1,

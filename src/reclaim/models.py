@@ -25,7 +25,7 @@ from reclaim.warehouse.models import (
     ReceivingFlag,
     RefurbWorkOrder,
 )
-from reclaim.web.models import RateLimitWindow
+from reclaim.web.models import FormSubmission, RateLimitWindow
 
 metadata = Base.metadata
 
@@ -58,6 +58,7 @@ __all__ = [
     "RefurbWorkOrder",
     "StaffSession",
     "StaffUser",
+    "FormSubmission",
     "RateLimitWindow",
     "metadata",
 ]

@@ -19,18 +19,22 @@ GRADES = ["new", "like_new", "very_good", "good", "acceptable", "unsellable"]
 DISPOSITIONS = ["restock", "open_box", "refurbish", "return_to_vendor", "liquidate", "recycle"]
 
 # action: (the statuses it may start from, the status it leads to). Line-level and returnless
-# conditions are in `verdict`; where inspect leads is decided by the lines (see `apply`).
+# conditions are in `verdict`; where inspect leads is decided by the lines, and a disposition
+# leaves the status as it was (see `apply`).
 MODEL: dict[str, tuple[set[str], str]] = {
     "send_to_review": ({"requested"}, "review"),
     "approve": ({"requested", "review"}, "approved"),
     "approve_returnless": ({"requested", "review"}, "approved"),
-    "reject": ({"requested", "review"}, "rejected"),
+    # Once approved, only while nothing was received: a box that brought nothing back.
+    "reject": ({"requested", "review", "approved", "in_transit"}, "rejected"),
     "cancel": ({"requested", "review", "approved"}, "cancelled"),
     "expire": ({"approved"}, "expired"),
     "mark_in_transit": ({"approved", "in_transit"}, "in_transit"),
-    "receive": ({"approved", "in_transit", "received"}, "received"),
+    # A later parcel takes an inspected return back to received: what it brings needs grades.
+    "receive": ({"approved", "in_transit", "received", "inspected"}, "received"),
     "inspect": ({"received"}, "inspected or received"),
-    "disposition": ({"inspected"}, "inspected"),
+    # Graded lines may be routed while other lines still wait for their grades.
+    "disposition": ({"received", "inspected"}, "unchanged"),
     "complete": ({"approved", "inspected"}, "completed"),
 }
 # The outbox topic each recorded action writes.
@@ -85,7 +89,8 @@ def verdict(ret: ReturnModel, action: str, arg: Any) -> bool | None:
         return False
     if action == "expire" and ret.returnless:
         return None  # nothing is due back; see UNDECIDED in test_return_lifecycle.py
-    if action in ("mark_in_transit", "receive") and ret.returnless:
+    # Nothing comes back from a returnless return, so there is no parcel to reject either.
+    if action in ("mark_in_transit", "receive", "reject") and ret.returnless:
         return False
     if action == "reject":
         return bool(arg)  # the shopper is told why, so a reason is required
@@ -121,7 +126,7 @@ def apply(ret: ReturnModel, action: str, arg: Any) -> None:
     if action == "inspect":
         arrived = [line for line in ret.lines.values() if line.received]
         ret.status = "inspected" if all(line.grade for line in arrived) else "received"
-    else:
+    elif action != "disposition":
         ret.status = MODEL[action][1]
     ret.returnless = ret.returnless or action == "approve_returnless"
     ret.events.append(("approve" if action == "approve_returnless" else action, ret.status))

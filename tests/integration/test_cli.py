@@ -30,7 +30,7 @@ from reclaim.migrate import alembic_config
 from reclaim.models import metadata
 from reclaim.returns import service as returns
 from reclaim.returns.schemas import ReceiveIn
-from reclaim.users.apikeys import authenticate
+from reclaim.users.apikeys import ALL_SCOPES, authenticate
 from tests.conftest import BACKENDS
 from tests.factories import actor, seed_api_key, seed_order, seed_return
 from tests.integration.helpers import (
@@ -170,9 +170,7 @@ async def test_apikeys_list_shows_prefix_name_and_scopes_but_never_the_secret(
     listed = {row[0]: row for row in table_rows(result.output)}
     assert set(listed) == {reporting.prefix, backend.prefix}
     assert listed[reporting.prefix][1:3] == ["test integration", "returns:read, orders:read"]
-    assert listed[backend.prefix][2] == (
-        "orders:read, orders:write, returns:read, returns:write, webhooks:manage"
-    )
+    assert listed[backend.prefix][2] == ", ".join(ALL_SCOPES)
     for key in (reporting, backend):
         assert key.token.split("_", 2)[2] not in result.output
     assert not any(h in result.output for h in hashes)
@@ -340,13 +338,7 @@ async def test_demo_seeds_once_and_each_run_replaces_the_demo_key(sessions: Sess
     second_key = _token(second)
     assert second_key != first_key
     assert await _scopes(sessions, first_key) is None
-    assert await _scopes(sessions, second_key) == [
-        "orders:read",
-        "orders:write",
-        "returns:read",
-        "returns:write",
-        "webhooks:manage",
-    ]
+    assert await _scopes(sessions, second_key) == list(ALL_SCOPES)
     assert await _scopes(sessions, shop.token) is not None
     live = "SELECT count(*) FROM api_keys WHERE name = 'demo' AND revoked_at IS NULL"
     assert await scalar(sessions, live) == 1
@@ -380,6 +372,8 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
         "tracking",
         "outbox",
         "worker",
+        "users",
+        "warehouse",
     }
 
 

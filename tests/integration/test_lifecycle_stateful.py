@@ -12,6 +12,7 @@ nothing is received beyond what was requested, and a refused action leaves no tr
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, ClassVar
 from uuid import uuid4
 
@@ -356,5 +357,54 @@ async def test_a_graded_line_takes_no_more_units_while_other_lines_still_arrive(
     refusal = await attempt(sessions, lambda s: perform(s, ret.number, "receive", {"1": 1}))
 
     assert verdict(ret, "receive", {"1": 1}) is False
-    assert refusal is not None and "already inspected" in refusal.message
+    assert refusal is not None and "already graded" in refusal.message
     assert await snapshot(sessions, "G-1") == before
+
+
+async def test_a_later_parcel_of_another_line_reopens_an_inspected_return(
+    sessions: Sessions,
+) -> None:
+    # Also pinned for the random runs' sake: a line graded and routed, then a second parcel.
+    await seed_order(sessions, order_id="G-2", lines=ORDER_LINES)
+    wanted = [{"line_id": r, "quantity": q, "reason": "defective"} for r, q in (("1", 3), ("2", 2))]
+    async with transaction(sessions) as session:
+        request = ReturnIn.model_validate({"order_id": "G-2", "lines": wanted})
+        created = await returns.create_return(session, request, actor(), policy=MANUAL_POLICY)
+    ret = ReturnModel(created.number, {"1": LineModel(3), "2": LineModel(2)})
+    statuses = []
+    for action, arg in [
+        ("approve", None),
+        ("receive", {"1": 3}),
+        ("inspect", {"1": "good"}),
+        ("disposition", {"1": "restock"}),
+        ("receive", {"2": 1}),
+        ("complete", None),  # refused: line "2" arrived and has no grade yet
+        ("inspect", {"2": "acceptable"}),
+        ("disposition", {"2": "liquidate"}),
+        ("complete", None),
+    ]:
+        legal = verdict(ret, action, arg)
+        refusal = await attempt(
+            sessions, partial(perform, number=ret.number, action=action, arg=arg)
+        )
+        assert (refusal is None) == legal, f"{action} {arg}: {refusal}"
+        if legal:
+            apply(ret, action, arg)
+        statuses.append(ret.status)
+
+    assert statuses == [
+        "approved",
+        "received",
+        "inspected",
+        "inspected",
+        "received",
+        "received",
+        "inspected",
+        "inspected",
+        "completed",
+    ]
+    db = await snapshot(sessions, "G-2")
+    assert [(e["action"], e["to_status"]) for e in db["events"]] == ret.events
+    # One of line "2"'s units never came: completion handed it back to the order.
+    held = {line["line_ref"]: line["returned_quantity"] for line in db["order_lines"]}
+    assert held == {"1": 3, "2": 1, "3": 0}

@@ -112,7 +112,9 @@ LEGAL: dict[str, dict[str, tuple[str, int]]] = {
         "cancel": ("cancelled", 0),
     },
     "review": {"approve": ("approved", 2), "reject": ("rejected", 0), "cancel": ("cancelled", 0)},
+    # Rejected once approved: the box came back empty, or with nothing but the wrong items.
     "approved": {
+        "reject": ("rejected", 0),
         "cancel": ("cancelled", 0),
         "expire": ("expired", 0),
         "mark_in_transit": ("in_transit", 2),
@@ -120,8 +122,14 @@ LEGAL: dict[str, dict[str, tuple[str, int]]] = {
     },
     # The shopper keeps the goods, so the units stay returned once the return completes.
     "approved_returnless": {"cancel": ("cancelled", 0), "complete": ("completed", 2)},
-    "in_transit": {"mark_in_transit": ("in_transit", 2), "receive": ("received", 2)},
+    "in_transit": {
+        "reject": ("rejected", 0),
+        "mark_in_transit": ("in_transit", 2),
+        "receive": ("received", 2),
+    },
     "received": {"receive": ("received", 2), "inspect": ("inspected", 2)},
+    # Line "1" is graded here, so its second unit is refused; see test_later_parcels.py for
+    # a later parcel of another line reopening inspection.
     "inspected": {"disposition": ("inspected", 2)},
     # Only one of the two units arrived: completing hands the other back to the order.
     "dispositioned": {"complete": ("completed", 1)},

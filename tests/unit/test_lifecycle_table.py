@@ -32,17 +32,53 @@ S = Status
 ALLOWED_FROM: dict[Action, frozenset[Status]] = {
     Action.SEND_TO_REVIEW: frozenset({S.REQUESTED}),
     Action.APPROVE: frozenset({S.REQUESTED, S.REVIEW}),
-    Action.REJECT: frozenset({S.REQUESTED, S.REVIEW}),
+    # After approval, only while nothing has been received (a box that brought nothing back).
+    Action.REJECT: frozenset({S.REQUESTED, S.REVIEW, S.APPROVED, S.IN_TRANSIT}),
     # Once a parcel is on its way the return can no longer be called off.
     Action.CANCEL: frozenset({S.REQUESTED, S.REVIEW, S.APPROVED}),
     Action.EXPIRE: frozenset({S.APPROVED}),
     Action.MARK_IN_TRANSIT: frozenset({S.APPROVED, S.IN_TRANSIT}),
-    # A parcel may reach the dock without a carrier scan, and may arrive in several boxes.
-    Action.RECEIVE: frozenset({S.APPROVED, S.IN_TRANSIT, S.RECEIVED}),
+    # A parcel may reach the dock without a carrier scan, and may arrive in several boxes,
+    # the later ones after the first one's lines were graded.
+    Action.RECEIVE: frozenset({S.APPROVED, S.IN_TRANSIT, S.RECEIVED, S.INSPECTED}),
     Action.INSPECT: frozenset({S.RECEIVED}),
-    Action.DISPOSITION: frozenset({S.INSPECTED}),
+    # A graded line may be routed while another line waits for its grade.
+    Action.DISPOSITION: frozenset({S.RECEIVED, S.INSPECTED}),
     # Approved → completed is the returnless (keep_item) refund.
     Action.COMPLETE: frozenset({S.APPROVED, S.INSPECTED}),
+}
+# Every status an action may leave the return in, from each status it may start from.
+LEADS_TO: dict[Action, dict[Status, frozenset[Status]]] = {
+    Action.SEND_TO_REVIEW: {S.REQUESTED: frozenset({S.REVIEW})},
+    Action.APPROVE: {S.REQUESTED: frozenset({S.APPROVED}), S.REVIEW: frozenset({S.APPROVED})},
+    Action.REJECT: {
+        source: frozenset({S.REJECTED})
+        for source in (S.REQUESTED, S.REVIEW, S.APPROVED, S.IN_TRANSIT)
+    },
+    Action.CANCEL: {
+        source: frozenset({S.CANCELLED}) for source in (S.REQUESTED, S.REVIEW, S.APPROVED)
+    },
+    Action.EXPIRE: {S.APPROVED: frozenset({S.EXPIRED})},
+    Action.MARK_IN_TRANSIT: {
+        S.APPROVED: frozenset({S.IN_TRANSIT}),
+        S.IN_TRANSIT: frozenset({S.IN_TRANSIT}),
+    },
+    # From inspected too: the units a later parcel brings need grades before completion.
+    Action.RECEIVE: {
+        source: frozenset({S.RECEIVED})
+        for source in (S.APPROVED, S.IN_TRANSIT, S.RECEIVED, S.INSPECTED)
+    },
+    # Inspected once every received line has a grade; until then it stays received.
+    Action.INSPECT: {S.RECEIVED: frozenset({S.RECEIVED, S.INSPECTED})},
+    # Routing moves no status.
+    Action.DISPOSITION: {
+        S.RECEIVED: frozenset({S.RECEIVED}),
+        S.INSPECTED: frozenset({S.INSPECTED}),
+    },
+    Action.COMPLETE: {
+        S.APPROVED: frozenset({S.COMPLETED}),
+        S.INSPECTED: frozenset({S.COMPLETED}),
+    },
 }
 TERMINAL_STATUSES = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED, S.COMPLETED})
 
@@ -129,8 +165,27 @@ def test_a_requested_return_cannot_be_received_before_approval() -> None:
     assert not can(Action.RECEIVE, Status.REVIEW)
 
 
-def test_a_disposition_needs_an_inspected_return() -> None:
-    assert not can(Action.DISPOSITION, Status.RECEIVED)
+def test_a_disposition_needs_a_received_return() -> None:
+    assert not any(can(Action.DISPOSITION, status) for status in (S.APPROVED, S.IN_TRANSIT))
+
+
+def test_a_graded_line_may_be_routed_while_another_still_waits_for_its_grade() -> None:
+    assert can(Action.DISPOSITION, Status.RECEIVED)
+    assert MOVES[Action.DISPOSITION].leads(Status.RECEIVED) == {Status.RECEIVED}
+
+
+def test_a_later_parcel_takes_an_inspected_return_back_to_received() -> None:
+    assert can(Action.RECEIVE, Status.INSPECTED)
+    assert Status.RECEIVED in TRANSITIONS[Status.INSPECTED]
+
+
+def test_a_box_that_brought_nothing_back_can_be_rejected_before_anything_is_received() -> None:
+    assert can(Action.REJECT, Status.APPROVED) and can(Action.REJECT, Status.IN_TRANSIT)
+
+
+def test_a_return_with_units_received_cannot_be_rejected() -> None:
+    assert not can(Action.REJECT, Status.RECEIVED)
+    assert not can(Action.REJECT, Status.INSPECTED)
 
 
 # --- the transition table --------------------------------------------------------------------
@@ -148,22 +203,27 @@ MOVE_SOURCES = [
 @pytest.mark.parametrize(
     ("action", "source"), MOVE_SOURCES, ids=[_pair_id(p) for p in MOVE_SOURCES]
 )
+def test_every_move_leads_where_the_lifecycle_says(action: Action, source: Status) -> None:
+    assert MOVES[action].leads(source) == LEADS_TO[action][source]
+
+
+@pytest.mark.parametrize(
+    ("action", "source"), MOVE_SOURCES, ids=[_pair_id(p) for p in MOVE_SOURCES]
+)
 def test_every_move_lands_inside_the_transitions_of_its_source(
     action: Action, source: Status
 ) -> None:
-    target = MOVES[action].target
-    # A move without a fixed target (inspect) either stays put or moves on to inspected.
-    targets = {target} if target is not None else {source, Status.INSPECTED}
-    assert targets <= TRANSITIONS[source]
+    assert MOVES[action].leads(source) <= TRANSITIONS[source]
 
 
 def test_every_transition_is_taken_by_some_action() -> None:
     # An edge no action can take is dead weight that hides mistakes in the table.
-    taken = set()
-    for move in MOVES.values():
-        for source in move.sources:
-            targets = {move.target} if move.target is not None else {source, Status.INSPECTED}
-            taken |= {(source, target) for target in targets}
+    taken = {
+        (source, target)
+        for move in MOVES.values()
+        for source in move.sources
+        for target in move.leads(source)
+    }
     edges = {(source, target) for source, targets in TRANSITIONS.items() for target in targets}
     assert edges == taken
 

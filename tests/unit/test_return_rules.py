@@ -256,6 +256,14 @@ def test_a_partly_received_line_counts_once_graded() -> None:
     assert all_received_graded([_line(1, quantity=3, graded=True)])
 
 
+def test_a_later_parcel_of_a_line_without_a_grade_reopens_inspection() -> None:
+    first_parcel = [_line(2, graded=True, dispositioned=True), _line(0)]
+    second_parcel = [_line(2, graded=True, dispositioned=True), _line(1)]
+
+    assert all_received_graded(first_parcel) and ready_to_complete(first_parcel)
+    assert not all_received_graded(second_parcel) and not ready_to_complete(second_parcel)
+
+
 def test_completion_waits_for_every_arrived_line_to_have_a_disposition() -> None:
     assert not ready_to_complete([_line(2, graded=True, dispositioned=True), _line(1, graded=True)])
 

@@ -96,14 +96,15 @@ LIFECYCLE: list[tuple[str, dict[str, Any] | None]] = [
     ("in-transit", None),
     ("receive", {"lines": [{"line_id": "1", "quantity": 1}]}),
     ("inspect", {"lines": [{"line_id": "1", "grade": "good"}]}),
-    ("disposition", {"lines": [{"line_id": "1", "disposition": "restock"}]}),
+    ("disposition", {"lines": [{"line_id": "1", "disposition": "open_box"}]}),
 ]
 
 
 @pytest.fixture
 async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
     """Order 1001 with returns requested, approved, in transit, received, inspected and ready to
-    complete, and facility DROP-1: the path parameters that name them, by parameter name."""
+    complete, facility DROP-1, and a receiving flag: the path parameters that name them, by
+    parameter name."""
     await post_order(client, "1001", quantity=10)
     numbers = []
     for steps in range(len(LIFECYCLE) + 1):
@@ -118,13 +119,21 @@ async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
     hook = {"url": "https://93.184.215.14/hooks", "event_types": ["*"]}
     response = await client.post("/api/v1/webhooks", json=hook)
     assert response.status_code == 201, response.text
+    endpoint_id = str(response.json()["id"])
+    # An empty box opened for the approved return: a receiving flag to resolve.
+    response = await client.post(
+        f"/api/v1/returns/{numbers[1]}/receipts", json={"weight_grams": 90}
+    )
+    assert response.status_code == 201, response.text
     return {
         "order_id": ["1001"],
         "number": numbers,
         "code": ["DROP-1"],
-        "endpoint_id": [str(response.json()["id"])],
+        "endpoint_id": [endpoint_id],
         # No worker runs here, so no delivery exists: aimed requests get their 404.
         "delivery_id": ["1"],
+        "line_id": ["1", "2"],
+        "flag_id": [str(response.json()["flags"][0]["id"])],
     }
 
 

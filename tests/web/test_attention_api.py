@@ -1,7 +1,8 @@
-"""Returns flagged for a person (a carrier exception): shown, queued, and cleared with a note.
+"""Returns flagged for a person (a carrier exception): shown, queued, and cleared with a note;
+one a receiving flag put in the queue leaves it only once its flags are resolved.
 
 Returns are flagged the way they are in production: by a signed carrier scan reporting an
-exception to ``POST /api/v1/tracking-events``.
+exception to ``POST /api/v1/tracking-events``, or by the parcel opened at the warehouse.
 """
 
 from __future__ import annotations
@@ -189,6 +190,27 @@ async def test_resolving_needs_a_note_and_a_bad_one_writes_nothing(
         assert response.status_code in (400, 422), response.text
         assert_problem(response, response.status_code)
     assert (await client.get(f"/api/v1/returns/{flagged}")).json()["attention"] == CRUSHED
+
+
+async def test_the_flag_stays_while_a_receiving_flag_is_open_and_goes_with_the_last_one(
+    client: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    number = await _approved(client, "1001")
+    parcel = await client.post(f"/api/v1/returns/{number}/receipts", json={"weight_grams": 150})
+    assert parcel.status_code == 201, parcel.text
+    empty_box = parcel.json()["flags"][0]
+    path = f"/api/v1/returns/{number}/attention/resolve"
+
+    async with unchanged(sessions):
+        problem = assert_problem(await client.post(path, json={"note": "Looked"}), 409, "conflict")
+    assert problem["detail"].startswith("Resolve the 1 open flag first: empty box")
+
+    resolved = await client.post(
+        f"/api/v1/receiving-flags/{empty_box['id']}/resolve",
+        json={"resolution": "Carrier claim opened"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert (await client.get(f"/api/v1/returns/{number}")).json()["attention"] is None
 
 
 async def test_resolving_an_unknown_return_is_a_404_problem(

@@ -72,6 +72,41 @@ async def test_the_session_cookie_is_secure_when_configured(shopper: Shopper) ->
     assert "max-age=300" in attributes
 
 
+async def test_the_session_cookie_is_secure_on_a_request_that_came_over_https(
+    shopper: Shopper,
+) -> None:
+    # What a TLS-terminating proxy in front (trusted: on this host) says.
+    shopper.http.headers["X-Forwarded-Proto"] = "https"
+    page = await shopper.get("/returns")
+    # The client, on plain HTTP, keeps a Secure cookie to itself: hand it over as a browser
+    # on HTTPS would.
+    found = await shopper.http.post(
+        "/returns/lookup",
+        data={"csrf": csrf_of(page), "order_number": "1001", "email": "ann@example.com"},
+        headers={"Cookie": f"{COOKIE}={page.cookies[COOKIE]}"},
+    )
+
+    assert found.status_code == 303, said(found)
+    for answer in (page, found):
+        cookie = answer.headers["set-cookie"]
+        attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+        assert attributes.count("secure") == 1, cookie
+
+
+async def test_portal_pages_may_not_be_framed_by_another_site(shopper: Shopper) -> None:
+    pages = [
+        await shopper.get("/returns"),
+        await shopper.look_up(),
+        await shopper.get("/returns/r/RMA-22222-22222"),
+    ]
+
+    assert [page.status_code for page in pages][:2] == [200, 200]
+    for page in pages:
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
 async def test_a_cookie_signed_with_another_key_is_no_session(shopper: Shopper) -> None:
     with_cookie(shopper, session_cookie({"c": "x" * 32, "o": "1001", "d": {}}, secret="guess"))
 

@@ -244,7 +244,7 @@ ILLEGAL = {
     "inspect a requested return": ([], "inspect", {"lines": [{"line_id": "1", "grade": "new"}]}),
     "review twice": (["review"], "review", {}),
     "approve twice": (["approve"], "approve", {}),
-    "reject an approved return": (["approve"], "reject", {"reason": "late"}),
+    "reject a received return": (["approve", "receive"], "reject", {"reason": "late"}),
     "review an approved return": (["approve"], "review", {}),
     "approve a rejected return": (["reject"], "approve", {}),
     "cancel a rejected return": (["reject"], "cancel", {}),

@@ -15,6 +15,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reclaim import __version__
 from reclaim.api import problems
@@ -33,6 +34,7 @@ from reclaim.policy.loader import load as load_policy
 from reclaim.policy.routes import router as policy_router
 from reclaim.policy.service import register as register_policy
 from reclaim.returns.routes import router as returns_router
+from reclaim.warehouse import configured
 from reclaim.warehouse.operations_routes import router as operations_router
 from reclaim.warehouse.routes import router as warehouse_router
 from reclaim.web.console import routes as console_routes
@@ -45,6 +47,48 @@ from reclaim.web.security import SessionCodec
 from reclaim.worker.embedded import embedded_worker
 
 SWAGGER_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+# No page of ours may be framed by another site (clickjacking): older browsers read the first,
+# newer ones the second.
+NO_FRAMING = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
+
+
+class BrowserHeaders:
+    """What every response to a browser needs: HTML pages refuse to be framed, and over HTTPS
+    every cookie is marked Secure (``cookie_secure`` marks them so on plain HTTP too).
+
+    The scheme is the one uvicorn sets, from X-Forwarded-Proto when a trusted proxy sends it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, _secure(value) if https and name == b"set-cookie" else value)
+                    for name, value in message.get("headers", [])
+                ]
+                names = {name for name, _ in headers}
+                kind = dict(headers).get(b"content-type", b"")
+                if kind.startswith(b"text/html"):
+                    headers += [header for header in NO_FRAMING if header[0] not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _secure(cookie: bytes) -> bytes:
+    attributes = {part.strip().split(b"=")[0].lower() for part in cookie.split(b";")[1:]}
+    return cookie if b"secure" in attributes else cookie + b"; Secure"
 
 
 def api_router() -> APIRouter:
@@ -68,8 +112,11 @@ def api_router() -> APIRouter:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # Read now, not at the first request: a bad policy file stops start-up, naming each bad rule.
+    # Read now, not at the first request: a bad policy, checklists or recovery file stops
+    # start-up, naming each bad rule.
     policy = load_policy(settings.policy_file)
+    configured.checklists(settings)
+    configured.recovery(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secure=settings.cookie_secure,
     )
     app.state.storage = LocalStorage(settings.files_dir)
+    app.add_middleware(BrowserHeaders)
     app.add_exception_handler(ReclaimError, problems.domain_error)
     app.add_exception_handler(RequestValidationError, problems.validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.http_error)

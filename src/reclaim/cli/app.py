@@ -15,6 +15,8 @@ from reclaim.cli.imports import import_app
 from reclaim.cli.policy import policy_app
 from reclaim.cli.simulate import simulate
 from reclaim.cli.tracking import tracking_app
+from reclaim.cli.users import users_app
+from reclaim.cli.warehouse import warehouse_app
 from reclaim.cli.worker import outbox_app, worker
 from reclaim.config import get_settings
 from reclaim.db import transaction
@@ -40,6 +42,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(facilities_app, name="facilities")
 app.add_typer(tracking_app, name="tracking")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(users_app, name="users")
+app.add_typer(warehouse_app, name="warehouse")
 app.command("simulate")(simulate)
 app.command("worker")(worker)
 app.command("demo")(demo)

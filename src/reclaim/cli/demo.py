@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 import typer
@@ -12,16 +13,26 @@ from reclaim.cli.common import console, database, live_policy, run
 from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
 from reclaim.db import transaction
+from reclaim.errors import NotFound
 from reclaim.kit.clock import utcnow
 from reclaim.notifications.models import OutboxMessage
 from reclaim.orders.models import Customer, Order
 from reclaim.returns.models import Return
 from reclaim.simulation.facilities import seed_facilities
 from reclaim.simulation.runner import SimulationConfig
+from reclaim.users import staff
 from reclaim.users.apikeys import IssuedKey, create_api_key
 from reclaim.users.models import ApiKey
+from reclaim.users.roles import Role
 
 DEMO_KEY_NAME = "demo"
+# One console account per role, each given a fresh password at every demo run.
+DEMO_STAFF = (
+    ("admin@demo.test", "Ada Admin", Role.ADMIN),
+    ("agent@demo.test", "Alex Agent", Role.AGENT),
+    ("inspector@demo.test", "Ivy Inspector", Role.INSPECTOR),
+    ("analyst@demo.test", "Ana Analyst", Role.ANALYST),
+)
 
 
 def demo(
@@ -34,7 +45,7 @@ def demo(
         days=days, orders_per_day=orders_per_day, seed=2026, policy=live_policy()
     )
 
-    async def _main() -> tuple[IssuedKey, tuple[str, str] | None]:
+    async def _main() -> tuple[IssuedKey, tuple[str, str] | None, list[tuple[str, Role, str]]]:
         async with database() as sessions:
             async with transaction(sessions) as session:
                 orders = await session.scalar(select(func.count()).select_from(Order))
@@ -47,14 +58,22 @@ def demo(
                 console.print(f"{places} drop-off points, lockers, stores and a warehouse.")
                 print_summary(await simulate_with_progress(sessions, config), config)
                 await _history_is_not_news(sessions)
-            return await _fresh_demo_key(sessions), await _demo_shopper(sessions)
+            return (
+                await _fresh_demo_key(sessions),
+                await _demo_shopper(sessions),
+                await _demo_staff(sessions),
+            )
 
-    key, shopper = run(_main())
+    key, shopper, logins = run(_main())
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold]Reclaim[/] will serve at [bold]{url}[/]")
     console.print(f"  Returns portal: {url}/returns")
     if shopper:
         console.print(f"    try order [bold]{shopper[0]}[/] with e-mail [bold]{shopper[1]}[/]")
+    console.print(f"  Staff console: {url}/console")
+    for email, role, password in logins:
+        console.print(f"    {email:<21} {role.value:<9} password [bold]{password}[/]")
+    console.print("    (every demo run gives these accounts new passwords)")
     console.print(f"  API docs:  {url}/docs")
     console.print(f"  API base:  {url}/api/v1")
     console.print(f"  Demo API key (until the next demo run): [bold]{key.token}[/]", soft_wrap=True)
@@ -90,6 +109,23 @@ async def _demo_shopper(sessions: async_sessionmaker[AsyncSession]) -> tuple[str
             )
         ).first()
     return (row[0], row[1]) if row else None
+
+
+async def _demo_staff(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, Role, str]]:
+    """The demo's console accounts, made once; each run gives them new passwords (ending their
+    sessions), so a password printed by an earlier run stops working."""
+    logins = []
+    async with transaction(sessions) as session:
+        for email, name, role in DEMO_STAFF:
+            password = secrets.token_hex(8)
+            try:
+                await staff.set_password(session, email, password, enable=True)
+            except NotFound:
+                await staff.create_user(
+                    session, email=email, name=name, role=role.value, password=password
+                )
+            logins.append((email, role, password))
+    return logins
 
 
 async def _fresh_demo_key(sessions: async_sessionmaker[AsyncSession]) -> IssuedKey:

@@ -31,6 +31,9 @@ from reclaim.returns.states import Status
 from reclaim.returns.views import return_out
 from reclaim.users.apikeys import Scope
 from reclaim.users.models import ApiKey
+from reclaim.warehouse import dispositions, inspection, receiving
+from reclaim.warehouse.configured import recovery as recovery_terms
+from reclaim.warehouse.schemas import CountIn, ParcelIn
 
 router = APIRouter(prefix="/returns", tags=["returns"], responses=documented(401, 403, 422))
 CHANGE_ERRORS = documented(400, 404, 409)
@@ -217,22 +220,33 @@ async def mark_in_transit(
 async def receive(
     number: str, data: ReceiveIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
-    return await _change(
-        request, sessions, key, number, lambda s, a: service.receive(s, number, data, a)
+    # The same receipt the station records, without a weight; more parcels may follow, so
+    # nothing is flagged missing here.
+    parcel = ParcelIn(
+        counts=[CountIn(line_id=line.line_id, quantity=line.quantity) for line in data.lines],
+        last_parcel=False,
     )
+
+    async def received(session: AsyncSession, actor: service.Actor) -> Return:
+        result = await receiving.receive_parcel(session, number, actor, parcel)
+        return result.ret
+
+    return await _change(request, sessions, key, number, received)
 
 
 @router.post(
     "/{number}/inspect",
     response_model=ReturnOut,
     summary="Grade received lines",
+    description="Records each grade as given, without a checklist; "
+    "POST /returns/{number}/lines/{line_id}/inspection inspects one line with its checklist.",
     responses=CHANGE_ERRORS,
 )
 async def inspect(
     number: str, data: InspectIn, request: Request, sessions: Sessions, key: Writer
 ) -> Response:
     return await _change(
-        request, sessions, key, number, lambda s, a: service.inspect(s, number, data, a)
+        request, sessions, key, number, lambda s, a: inspection.grade_as_given(s, number, data, a)
     )
 
 
@@ -240,13 +254,28 @@ async def inspect(
     "/{number}/disposition",
     response_model=ReturnOut,
     summary="Route graded lines",
+    description="Records each line against the disposition engine's recommendation, and sets "
+    "off what the channel does (stock, work order, manifest), as "
+    "POST /returns/{number}/lines/{line_id}/disposition does. A channel the engine finds "
+    "impossible for the unit is refused with its reasons (422), and so is a line an open "
+    "receiving flag holds (409); nothing is routed then.",
     responses=CHANGE_ERRORS,
 )
 async def disposition(
-    number: str, data: DispositionIn, request: Request, sessions: Sessions, key: Writer
+    number: str,
+    data: DispositionIn,
+    request: Request,
+    sessions: Sessions,
+    settings: AppSettings,
+    key: Writer,
 ) -> Response:
+    terms = recovery_terms(settings)
     return await _change(
-        request, sessions, key, number, lambda s, a: service.disposition(s, number, data, a)
+        request,
+        sessions,
+        key,
+        number,
+        lambda s, a: dispositions.route_as_given(s, number, data, a, terms=terms),
     )
 
 
@@ -266,6 +295,8 @@ async def complete(number: str, request: Request, sessions: Sessions, key: Write
     "/{number}/attention/resolve",
     response_model=ReturnOut,
     summary="Clear the flag for attention, saying what was done",
+    description="Refused (409) while receiving flags are open: resolve each of them "
+    "(POST /receiving-flags/{flag_id}/resolve); the last one clears the flag.",
     responses=CHANGE_ERRORS,
 )
 async def resolve_attention(
@@ -276,5 +307,5 @@ async def resolve_attention(
         sessions,
         key,
         number,
-        lambda s, a: service.resolve_attention(s, number, a, data.note),
+        lambda s, a: receiving.resolve_attention(s, number, a, data.note),
     )

@@ -102,6 +102,12 @@ class InspectIn(Strict):
 class DispositionLineIn(Strict):
     line_id: str = Field(min_length=1, max_length=64)
     disposition: Disposition
+    reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why, when it differs from the channel the disposition engine recommends; "
+        "left out, the record says it was set through the API",
+    )
 
 
 class DispositionIn(Strict):

@@ -1,13 +1,12 @@
-"""Creating returns and moving them through the lifecycle.
+"""Creating returns and moving them through the lifecycle, up to the warehouse.
 
-Every change goes through :func:`_move`: it checks the action against the lifecycle table,
-appends a ReturnEvent and an outbox row in the caller's transaction, or raises
-``InvalidTransition`` having changed nothing.
+Every change goes through :func:`reclaim.returns.lifecycle.move`. The warehouse steps of a
+return's lines live in ``line_steps``; they are importable from here too, where callers
+always found them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,6 @@ from sqlalchemy.orm import joinedload, selectinload
 from reclaim.catalog.models import Product
 from reclaim.errors import (
     Conflict,
-    InvalidTransition,
     NotFound,
     NotReturnable,
     QuantityExceeded,
@@ -30,25 +28,29 @@ from reclaim.logistics import service as logistics
 from reclaim.logistics.models import Facility
 from reclaim.logistics.rules import FACILITY_METHODS, Slot, pickup_slots
 from reclaim.logistics.shipments import Journey, close_shipment, handover_deadline, open_shipment
-from reclaim.notifications.outbox import enqueue
 from reclaim.orders.models import Order, OrderLine
 from reclaim.policy import service as policy_service
 from reclaim.policy.facts import Ask
 from reclaim.policy.loader import LoadedPolicy
 from reclaim.policy.rules import Decision, Outcome, decide
 from reclaim.returns import rules
-from reclaim.returns.models import Return, ReturnEvent, ReturnLine
-from reclaim.returns.schemas import (
-    DispositionIn,
-    InspectIn,
-    ReceiveIn,
-    ReturnIn,
+from reclaim.returns.lifecycle import (
+    NOTE_TOPIC,
+    TOPIC,
+    Actor,
+    canonical_number,
+    load_for_change,
+    lock_order,
+    move,
+    note,
+    record,
+    release_units,
 )
+from reclaim.returns.line_steps import complete, disposition, inspect, receive
+from reclaim.returns.models import Return, ReturnEvent, ReturnLine
+from reclaim.returns.schemas import ReturnIn
 from reclaim.returns.states import (
-    DONE,
-    MOVES,
     RELEASED,
-    TRANSITIONS,
     Action,
     Method,
     Note,
@@ -56,37 +58,34 @@ from reclaim.returns.states import (
     Status,
 )
 
+# The lifecycle's pieces and the line steps are part of this module's interface as well.
+__all__ = [
+    "DEFAULT_JOURNEY",
+    "NOTE_TOPIC",
+    "TOPIC",
+    "Actor",
+    "Note",
+    "ReturnFilter",
+    "approve",
+    "cancel",
+    "complete",
+    "create_return",
+    "disposition",
+    "expire",
+    "get_return",
+    "inspect",
+    "list_returns",
+    "load_for_change",
+    "mark_in_transit",
+    "note",
+    "receive",
+    "reject",
+    "resolve_attention",
+    "send_to_review",
+    "timeline",
+]
+
 DEFAULT_JOURNEY = Journey()
-
-TOPIC = {
-    Action.CREATE: "return.requested",
-    Action.SEND_TO_REVIEW: "return.review",
-    Action.APPROVE: "return.approved",
-    Action.REJECT: "return.rejected",
-    Action.CANCEL: "return.cancelled",
-    Action.EXPIRE: "return.expired",
-    Action.MARK_IN_TRANSIT: "return.in_transit",
-    Action.RECEIVE: "return.received",
-    Action.INSPECT: "return.inspected",
-    Action.DISPOSITION: "return.dispositioned",
-    Action.COMPLETE: "return.completed",
-}
-
-
-NOTE_TOPIC = {
-    Note.ARRIVED: "return.arrived",
-    Note.ATTENTION: "return.attention",
-    Note.ATTENTION_RESOLVED: "return.attention_resolved",
-    Note.EXPIRING: "return.expiring",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts (``api:<key prefix>``, ``cli``, ``simulator``, ``customer``) and when."""
-
-    name: str
-    now: datetime
 
 
 async def create_return(
@@ -178,7 +177,7 @@ async def create_return(
     ]
     session.add(ret)
     await session.flush()
-    _record(
+    record(
         session,
         ret,
         Action.CREATE,
@@ -201,10 +200,10 @@ async def _apply(
     said = [note.text for note in decision.explanations]
     if decision.outcome is Outcome.REVIEW:
         why = "; ".join(decision.review_reasons)
-        _move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why, "explanations": said})
+        move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why, "explanations": said})
         ret.status_reason = why
     elif decision.outcome is Outcome.APPROVE:
-        _move(
+        move(
             session,
             ret,
             Action.APPROVE,
@@ -299,123 +298,9 @@ async def _hold_units(session: AsyncSession, line: OrderLine, quantity: int) -> 
         )
 
 
-async def _lock_order(session: AsyncSession, order_id: int) -> None:
-    await session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
-
-
-async def _release_units(session: AsyncSession, order_line_id: int, quantity: int) -> None:
-    if quantity:
-        await session.execute(
-            update(OrderLine)
-            .where(OrderLine.id == order_line_id)
-            .values(returned_quantity=OrderLine.returned_quantity - quantity)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _record(
-    session: AsyncSession,
-    ret: Return,
-    action: Action | Note,
-    from_status: Status | None,
-    actor: Actor,
-    data: dict[str, Any],
-) -> None:
-    session.add(
-        ReturnEvent(
-            return_id=ret.id,
-            action=action,
-            from_status=from_status,
-            to_status=ret.status,
-            actor=actor.name,
-            at=actor.now,
-            data=data,
-        )
-    )
-    enqueue(
-        session,
-        TOPIC[action] if isinstance(action, Action) else NOTE_TOPIC[action],
-        ret.number,
-        {"return": ret.number, "status": ret.status, "from_status": from_status, **data},
-        actor.now,
-    )
-
-
-def note(
-    session: AsyncSession, ret: Return, what: Note, actor: Actor, data: dict[str, Any]
-) -> None:
-    """Put something that changes no status on the return's timeline and in the outbox."""
-    current = Status(ret.status)
-    ret.updated_at = actor.now
-    _record(session, ret, what, current, actor, data)
-
-
-# Steps of the item's journey back, which a returnless (keep_item) return never takes.
-ITEM_COMES_BACK = frozenset({Action.EXPIRE, Action.MARK_IN_TRANSIT, Action.RECEIVE})
-
-
-def _check(ret: Return, action: Action, goes_to: Status | None = None) -> Status:
-    """The status the action leads to, or ``InvalidTransition`` if the lifecycle forbids it."""
-    current = Status(ret.status)
-    if ret.method == Method.KEEP_ITEM and action in ITEM_COMES_BACK:
-        raise InvalidTransition(
-            f"A returnless return has nothing to send back, so it can't be {DONE[action]}.",
-            current_status=current.value,
-            action=action.value,
-        )
-    target = goes_to or MOVES[action].target or current
-    if current not in MOVES[action].sources or target not in TRANSITIONS[current]:
-        raise InvalidTransition(
-            f"A return that is {current.value.replace('_', ' ')} can't be {DONE[action]}.",
-            current_status=current.value,
-            action=action.value,
-        )
-    return target
-
-
-def _move(
-    session: AsyncSession,
-    ret: Return,
-    action: Action,
-    actor: Actor,
-    data: dict[str, Any] | None = None,
-    target: Status | None = None,
-) -> None:
-    current = Status(ret.status)
-    ret.status = _check(ret, action, target)
-    ret.updated_at = actor.now
-    _record(session, ret, action, current, actor, data or {})
-
-
-def _number(number: str) -> str:
-    """The canonical number; a text that can't be one names no return, like a wrong one."""
-    try:
-        return rules.normalise_return_number(number)
-    except ValidationFailed as exc:
-        raise NotFound(exc.message, number=number) from None
-
-
-async def load_for_change(session: AsyncSession, number: str) -> Return:
-    """The return, locked against concurrent changes until the transaction ends."""
-    ret = await session.scalar(
-        select(Return)
-        .where(Return.number == _number(number))
-        .options(
-            selectinload(Return.lines).selectinload(ReturnLine.order_line),
-            joinedload(Return.order, innerjoin=True),
-            selectinload(Return.facility),
-        )
-        .with_for_update(of=Return)
-        .execution_options(populate_existing=True)
-    )
-    if ret is None:
-        raise NotFound(f"No return {number!r}.", number=number)
-    return ret
-
-
 async def send_to_review(session: AsyncSession, number: str, actor: Actor, why: str) -> Return:
     ret = await load_for_change(session, number)
-    _move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why})
+    move(session, ret, Action.SEND_TO_REVIEW, actor, {"reason": why})
     ret.status_reason = why
     return ret
 
@@ -433,7 +318,7 @@ async def approve(
     data: dict[str, Any] = {"returnless": returnless}
     if note:
         data["note"] = note
-    _move(session, ret, Action.APPROVE, actor, data)
+    move(session, ret, Action.APPROVE, actor, data)
     if returnless:
         ret.method = Method.KEEP_ITEM
     else:
@@ -450,14 +335,14 @@ async def _end_holding(
     why: str | None,
     data: dict[str, Any] | None = None,
 ) -> Return:
-    _move(session, ret, action, actor, {**({"reason": why} if why else {}), **(data or {})})
+    move(session, ret, action, actor, {**({"reason": why} if why else {}), **(data or {})})
     assert ret.status in RELEASED
     ret.status_reason = why
     ret.handover_by = None
     await close_shipment(session, ret.id, actor.now)
-    await _lock_order(session, ret.order_id)
+    await lock_order(session, ret.order_id)
     for line in sorted(ret.lines, key=lambda line: line.order_line_id):
-        await _release_units(session, line.order_line_id, line.quantity)
+        await release_units(session, line.order_line_id, line.quantity)
     return ret
 
 
@@ -494,119 +379,7 @@ async def mark_in_transit(
 ) -> Return:
     ret = await load_for_change(session, number)
     data = {k: v for k, v in {"tracking_number": tracking_number, "carrier": carrier}.items() if v}
-    _move(session, ret, Action.MARK_IN_TRANSIT, actor, data)
-    return ret
-
-
-def _lines_by_ref(ret: Return, refs: Iterable[str]) -> dict[str, ReturnLine]:
-    by_ref = {line.order_line.line_ref: line for line in ret.lines}
-    seen: set[str] = set()
-    for ref in refs:
-        if ref not in by_ref:
-            raise ValidationFailed(f"Return {ret.number} has no line {ref!r}.", line_id=ref)
-        if ref in seen:
-            raise ValidationFailed(f"Line {ref!r} appears twice.", line_id=ref)
-        seen.add(ref)
-    return by_ref
-
-
-async def receive(session: AsyncSession, number: str, data: ReceiveIn, actor: Actor) -> Return:
-    ret = await load_for_change(session, number)
-    _check(ret, Action.RECEIVE)
-    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
-    received: dict[str, int] = {}
-    for item in data.lines:
-        line = by_ref[item.line_id]
-        if line.grade is not None:
-            raise InvalidTransition(f"Line {item.line_id!r} is already inspected.")
-        if line.received_quantity + item.quantity > line.quantity:
-            raise QuantityExceeded(
-                f"Line {item.line_id!r} expects {line.quantity - line.received_quantity} more; "
-                f"{item.quantity} were scanned.",
-                line_id=item.line_id,
-            )
-        received[item.line_id] = item.quantity
-    _move(session, ret, Action.RECEIVE, actor, {"lines": received})
-    for ref, quantity in received.items():
-        by_ref[ref].received_quantity += quantity
-        by_ref[ref].received_at = actor.now
-    return ret
-
-
-def _progress(ret: Return) -> list[rules.LineProgress]:
-    return [
-        rules.LineProgress(
-            line.quantity,
-            line.received_quantity,
-            line.grade is not None,
-            line.disposition is not None,
-        )
-        for line in ret.lines
-    ]
-
-
-async def inspect(session: AsyncSession, number: str, data: InspectIn, actor: Actor) -> Return:
-    ret = await load_for_change(session, number)
-    _check(ret, Action.INSPECT, Status.RECEIVED)
-    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
-    for item in data.lines:
-        if by_ref[item.line_id].received_quantity == 0:
-            raise InvalidTransition(f"Line {item.line_id!r} hasn't been received yet.")
-        if by_ref[item.line_id].grade is not None:
-            raise InvalidTransition(f"Line {item.line_id!r} already has a grade.")
-    for item in data.lines:
-        by_ref[item.line_id].grade = item.grade
-        by_ref[item.line_id].inspected_at = actor.now
-    done = rules.all_received_graded(_progress(ret))
-    graded: dict[str, Any] = {"grades": {item.line_id: item.grade.value for item in data.lines}}
-    notes = {item.line_id: item.note for item in data.lines if item.note}
-    if notes:
-        graded["notes"] = notes
-    target = Status.INSPECTED if done else Status.RECEIVED
-    _move(session, ret, Action.INSPECT, actor, graded, target)
-    return ret
-
-
-async def disposition(
-    session: AsyncSession, number: str, data: DispositionIn, actor: Actor
-) -> Return:
-    ret = await load_for_change(session, number)
-    _check(ret, Action.DISPOSITION)
-    by_ref = _lines_by_ref(ret, (line.line_id for line in data.lines))
-    for item in data.lines:
-        line = by_ref[item.line_id]
-        if line.grade is None:
-            raise InvalidTransition(f"Line {item.line_id!r} needs a grade before a disposition.")
-        if line.disposition is not None:
-            raise InvalidTransition(f"Line {item.line_id!r} already has a disposition.")
-    _move(
-        session,
-        ret,
-        Action.DISPOSITION,
-        actor,
-        {"dispositions": {item.line_id: item.disposition.value for item in data.lines}},
-    )
-    for item in data.lines:
-        by_ref[item.line_id].disposition = item.disposition
-        by_ref[item.line_id].dispositioned_at = actor.now
-    return ret
-
-
-async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
-    ret = await load_for_change(session, number)
-    returnless = ret.method == Method.KEEP_ITEM
-    if Status(ret.status) is Status.APPROVED and not returnless:
-        raise InvalidTransition("Only a returnless return completes before it is received.")
-    if Status(ret.status) is Status.INSPECTED and not rules.ready_to_complete(_progress(ret)):
-        raise InvalidTransition("Every received line needs a disposition before completion.")
-    _move(session, ret, Action.COMPLETE, actor, {"returnless": returnless})
-    if not returnless:
-        # Units that never arrived go back to being returnable on the order.
-        await _lock_order(session, ret.order_id)
-        for line in sorted(ret.lines, key=lambda line: line.order_line_id):
-            await _release_units(
-                session, line.order_line_id, line.quantity - line.received_quantity
-            )
+    move(session, ret, Action.MARK_IN_TRANSIT, actor, data)
     return ret
 
 
@@ -649,7 +422,7 @@ async def get_return(session: AsyncSession, number: str, *, with_events: bool = 
     if with_events:
         options.append(selectinload(Return.events))
     ret = await session.scalar(
-        select(Return).where(Return.number == _number(number)).options(*options)
+        select(Return).where(Return.number == canonical_number(number)).options(*options)
     )
     if ret is None:
         raise NotFound(f"No return {number!r}.", number=number)

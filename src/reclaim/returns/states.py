@@ -27,11 +27,20 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     ),
     Status.REVIEW: frozenset({Status.APPROVED, Status.REJECTED, Status.CANCELLED}),
     Status.APPROVED: frozenset(
-        {Status.IN_TRANSIT, Status.RECEIVED, Status.CANCELLED, Status.EXPIRED, Status.COMPLETED}
+        {
+            Status.IN_TRANSIT,
+            Status.RECEIVED,
+            Status.REJECTED,
+            Status.CANCELLED,
+            Status.EXPIRED,
+            Status.COMPLETED,
+        }
     ),
-    Status.IN_TRANSIT: frozenset({Status.IN_TRANSIT, Status.RECEIVED}),
+    # Rejected while on its way: the box came back empty, or held only the wrong items.
+    Status.IN_TRANSIT: frozenset({Status.IN_TRANSIT, Status.RECEIVED, Status.REJECTED}),
     Status.RECEIVED: frozenset({Status.RECEIVED, Status.INSPECTED}),
-    Status.INSPECTED: frozenset({Status.INSPECTED, Status.COMPLETED}),
+    # Back to received: a later parcel brought units of a line that has no grade yet.
+    Status.INSPECTED: frozenset({Status.INSPECTED, Status.RECEIVED, Status.COMPLETED}),
     Status.REJECTED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.EXPIRED: frozenset(),
@@ -59,10 +68,18 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Move:
-    """Where an action may start, and where it leads (``None``: decided by the lines)."""
+    """Where an action may start, and where it leads: to ``target``, or (``None``) nowhere new
+    unless the lines take the return on to ``onward``."""
 
     sources: frozenset[Status]
     target: Status | None
+    onward: Status | None = None
+
+    def leads(self, source: Status) -> frozenset[Status]:
+        """Every status the action may leave a return in that was ``source``."""
+        if self.target is not None:
+            return frozenset({self.target})
+        return frozenset({source} if self.onward is None else {source, self.onward})
 
 
 def _from(*statuses: Status) -> frozenset[Status]:
@@ -72,16 +89,25 @@ def _from(*statuses: Status) -> frozenset[Status]:
 MOVES: dict[Action, Move] = {
     Action.SEND_TO_REVIEW: Move(_from(Status.REQUESTED), Status.REVIEW),
     Action.APPROVE: Move(_from(Status.REQUESTED, Status.REVIEW), Status.APPROVED),
-    Action.REJECT: Move(_from(Status.REQUESTED, Status.REVIEW), Status.REJECTED),
+    # After approval only while nothing has been received: a parcel that arrived empty, or
+    # with nothing but the wrong items, leaves the return nowhere else to go.
+    Action.REJECT: Move(
+        _from(Status.REQUESTED, Status.REVIEW, Status.APPROVED, Status.IN_TRANSIT),
+        Status.REJECTED,
+    ),
     Action.CANCEL: Move(_from(Status.REQUESTED, Status.REVIEW, Status.APPROVED), Status.CANCELLED),
     Action.EXPIRE: Move(_from(Status.APPROVED), Status.EXPIRED),
     Action.MARK_IN_TRANSIT: Move(_from(Status.APPROVED, Status.IN_TRANSIT), Status.IN_TRANSIT),
+    # Parcels may come one after another: a later one reopens an inspected return, since the
+    # units it brings need grades before the return can be completed.
     Action.RECEIVE: Move(
-        _from(Status.APPROVED, Status.IN_TRANSIT, Status.RECEIVED), Status.RECEIVED
+        _from(Status.APPROVED, Status.IN_TRANSIT, Status.RECEIVED, Status.INSPECTED),
+        Status.RECEIVED,
     ),
     # Inspected only once every received line has a grade; until then it stays received.
-    Action.INSPECT: Move(_from(Status.RECEIVED), None),
-    Action.DISPOSITION: Move(_from(Status.INSPECTED), Status.INSPECTED),
+    Action.INSPECT: Move(_from(Status.RECEIVED), None, Status.INSPECTED),
+    # A graded line may be routed while another line still waits for its grade.
+    Action.DISPOSITION: Move(_from(Status.RECEIVED, Status.INSPECTED), None),
     Action.COMPLETE: Move(_from(Status.APPROVED, Status.INSPECTED), Status.COMPLETED),
 }
 
@@ -89,8 +115,7 @@ MOVES: dict[Action, Move] = {
 def _check_moves_follow_transitions() -> None:
     for action, move in MOVES.items():
         for source in move.sources:
-            targets = {move.target} if move.target else {source, Status.INSPECTED}
-            illegal = targets - TRANSITIONS[source]
+            illegal = move.leads(source) - TRANSITIONS[source]
             if illegal:
                 raise AssertionError(f"{action} from {source} leads outside TRANSITIONS: {illegal}")
 

@@ -33,21 +33,24 @@ from reclaim.policy.loader import LoadedPolicy
 from reclaim.policy.loader import load as load_policy
 from reclaim.returns import service as returns
 from reclaim.returns.models import Return, ReturnLine
-from reclaim.returns.schemas import (
-    DispositionIn,
-    DispositionLineIn,
-    InspectIn,
-    InspectLineIn,
-    ReceiveIn,
-    ReceiveLineIn,
-    ReturnIn,
-    ReturnLineIn,
-)
-from reclaim.returns.states import Method, Reason, Status
+from reclaim.returns.schemas import ReturnIn, ReturnLineIn
+from reclaim.returns.states import Grade, Method, Reason, Status
 from reclaim.simulation import behaviour
+from reclaim.simulation.inspector import Inspector
 from reclaim.simulation.merchant import CATEGORIES, PROFILE, Merchant, SimProduct, build_merchant
+from reclaim.warehouse import configured, dispositions, inspection, receiving
+from reclaim.warehouse.schemas import CountIn, FlagKind, ParcelIn, WrongItemIn
 
 NO_SHOW_DAYS = 21
+# What the box and packing add to a parcel's contents, in grams.
+PACKING_GRAMS = (80, 400)
+# How an agent settles each kind of receiving flag in the simulated exceptions queue.
+SETTLED = {
+    FlagKind.MISSING_ITEM: "Shopper confirmed they kept it; refund reduced to what arrived.",
+    FlagKind.WRONG_ITEM: "Shopper sent the wrong unit; refund held until the right one comes.",
+    FlagKind.UNEXPECTED_ITEM: "Not ours; shopper asked whether they want it sent back.",
+    FlagKind.EMPTY_BOX: "Empty box reported to the carrier; claim opened.",
+}
 Step = Callable[[], Awaitable[object]]
 
 
@@ -119,9 +122,15 @@ class Simulation:
             self.rng, customers=max(20, config.orders_per_day * config.days // 3)
         )
         self.queue: list[_Scheduled] = []
+        self.products = {product.sku: product for product in self.merchant.products}
+        self.inspector = Inspector(self.rng, configured.checklists())
+        self.terms = configured.recovery()
         self.seq = itertools.count()
         self.on_day = on_day
         self.summary = Summary()
+        # When the agent will have settled each return's last flag: a flag holds its line, so
+        # routing waits for it.
+        self.settled: dict[str, datetime] = {}
         self.end = datetime.combine(config.first_day, datetime.min.time(), UTC) + timedelta(
             days=config.days
         )
@@ -374,7 +383,9 @@ class Simulation:
         async with transaction(self.sessions) as session:
             ret = await returns.get_return(session, number)
             method = Method(ret.method)
-            lines = [(line.order_line.line_ref, line.quantity) for line in ret.lines]
+            lines = [
+                (line.order_line.line_ref, line.quantity, line.order_line.sku) for line in ret.lines
+            ]
             tracking = ret.shipment.tracking_number if ret.shipment else None
         arrives = when + timedelta(days=self.rng.uniform(1.5, 6))
         # The carrier's scans move the return along, as they would for a real shop: handed
@@ -390,34 +401,71 @@ class Simulation:
         scan = Scan(tracking, code, when, location="London")
         return await self._run_step(code, lambda s: record_scans(s, [scan], "simulator", when))
 
-    async def _receive(self, number: str, when: datetime, lines: list[tuple[str, int]]) -> None:
-        split = [(ref, qty) for ref, qty in lines if qty > 1]
-        if split and self.rng.random() < 0.08:
-            ref, qty = split[0]
-            first = [ReceiveLineIn(line_id=ref, quantity=1)]
-            if not await self._step(
-                "receive",
-                number,
-                when,
-                lambda s, a: returns.receive(s, number, ReceiveIn(lines=first), a),
-            ):
-                return
-            lines = [(r, q - 1 if r == ref else q) for r, q in lines]
-            when += timedelta(days=self.rng.uniform(1, 3))
-        # Now and then a unit the shopper promised is not in the box.
-        counts = [(ref, qty - (self.rng.random() < 0.02)) for ref, qty in lines]
-        arrived = [ReceiveLineIn(line_id=ref, quantity=qty) for ref, qty in counts if qty] or [
-            ReceiveLineIn(line_id=lines[0][0], quantity=lines[0][1])
-        ]
-        if not await self._step(
-            "receive",
-            number,
-            when,
-            lambda s, a: returns.receive(s, number, ReceiveIn(lines=arrived), a),
-        ):
+    def _parcel(self, counts: list[tuple[str, int, str]], **found: object) -> ParcelIn:
+        """The parcel as the station sees it: what was counted, and what it weighs."""
+        grams = sum(self.products[sku].weight_grams * qty for _, qty, sku in counts)
+        return ParcelIn.model_validate(
+            {
+                "counts": [CountIn(line_id=ref, quantity=qty) for ref, qty, _ in counts if qty],
+                "weight_grams": grams + self.rng.randint(*PACKING_GRAMS),
+                **found,
+            }
+        )
+
+    async def _open(self, number: str, when: datetime, parcel: ParcelIn) -> Status | None:
+        """Receive the parcel; the agent settles its flags later. None if it was refused."""
+        opened: list[receiving.ParcelResult] = []
+
+        async def body(session: AsyncSession) -> None:
+            actor = returns.Actor("simulator", when)
+            opened.append(await receiving.receive_parcel(session, number, actor, parcel))
+
+        if not await self._run_step("receive", body):
+            return None
+        for flag in opened[0].flags:
+            settled = when + timedelta(hours=self.rng.uniform(2, 30))
+            self.settled[number] = max(settled, self.settled.get(number, settled))
+            self._at(
+                settled, "resolve", partial(self._settle, flag.id, FlagKind(flag.kind), settled)
+            )
+        return Status(opened[0].ret.status)
+
+    async def _settle(self, flag_id: int, kind: FlagKind, when: datetime) -> None:
+        await self._run_step(
+            "resolve",
+            lambda s: receiving.resolve_flag(
+                s, flag_id, returns.Actor("agent", when), SETTLED[kind]
+            ),
+        )
+
+    async def _receive(
+        self, number: str, when: datetime, lines: list[tuple[str, int, str]]
+    ) -> None:
+        draw = self.rng.random()
+        if draw < 0.005:  # the shopper's box arrives with nothing in it
+            await self._open(number, when, ParcelIn(weight_grams=self.rng.randint(*PACKING_GRAMS)))
             return
-        inspected = when + timedelta(days=self.rng.uniform(0.2, 3))
-        self._at(inspected, "inspect", lambda: self._inspect(number, inspected))
+        split = [(ref, qty, sku) for ref, qty, sku in lines if qty > 1]
+        if split and self.rng.random() < 0.08:
+            ref, _, sku = split[0]
+            first = self._parcel([(ref, 1, sku)], last_parcel=False)
+            if await self._open(number, when, first) is None:
+                return
+            lines = [(r, q - 1 if r == ref else q, k) for r, q, k in lines]
+            when += timedelta(days=self.rng.uniform(1, 3))
+        # Now and then a unit the shopper promised is not in the box, or another one is.
+        counts = [(ref, qty - (self.rng.random() < 0.02), sku) for ref, qty, sku in lines]
+        wrong = []
+        if draw > 0.995 and counts[0][1]:
+            ref, qty, sku = counts[0]
+            counts[0] = (ref, qty - 1, sku)
+            wrong = [WrongItemIn(line_id=ref, found="A different model", quantity=1)]
+        if not any(qty for _, qty, _ in counts) and not wrong:
+            counts = lines[:1]
+        status = await self._open(number, when, self._parcel(counts, wrong=wrong))
+        if status is Status.RECEIVED:
+            inspected = when + timedelta(days=self.rng.uniform(0.2, 3))
+            self._at(inspected, "inspect", lambda: self._inspect(number, inspected))
 
     async def _inspect(self, number: str, when: datetime) -> None:
         async with transaction(self.sessions) as session:
@@ -427,31 +475,47 @@ class Simulation:
                 for line in ret.lines
                 if line.received_quantity
             ]
-        grades = {ref: behaviour.choose_grade(self.rng, reason) for ref, reason, _ in received}
-        data = InspectIn(lines=[InspectLineIn(line_id=ref, grade=g) for ref, g in grades.items()])
-        if not await self._step(
-            "inspect", number, when, lambda s, a: returns.inspect(s, number, data, a)
-        ):
-            return
-        categories = {p.sku: p.category for p in self.merchant.products}
-        routes = DispositionIn(
-            lines=[
-                DispositionLineIn(
-                    line_id=ref,
-                    disposition=behaviour.choose_disposition(
-                        self.rng, grades[ref], categories[sku]
-                    ),
-                )
-                for ref, _, sku in received
-            ]
-        )
-        routed = when + timedelta(hours=self.rng.uniform(1, 20))
-        self._at(routed, "disposition", lambda: self._route(number, routed, routes))
+        checks = []
+        for ref, reason, sku in received:
+            category = self.products[sku].category
+            checks.append(
+                (ref, self.inspector.check(category, behaviour.choose_grade(self.rng, reason)))
+            )
 
-    async def _route(self, number: str, when: datetime, routes: DispositionIn) -> None:
-        if await self._step(
-            "disposition", number, when, lambda s, a: returns.disposition(s, number, routes, a)
-        ):
+        async def body(session: AsyncSession) -> None:
+            actor = returns.Actor("simulator", when)
+            for ref, check in checks:
+                await inspection.inspect_line(
+                    session,
+                    number,
+                    ref,
+                    actor,
+                    answers=check.answers,
+                    grade=check.grade,
+                    override_reason=check.override_reason,
+                    note=None,
+                )
+
+        if not await self._run_step("inspect", body):
+            return
+        refs = [ref for ref, _, _ in received]
+        routed = when + timedelta(hours=self.rng.uniform(1, 20))
+        if number in self.settled:
+            routed = max(routed, self.settled[number] + timedelta(hours=1))
+        self._at(routed, "disposition", lambda: self._route(number, routed, refs))
+
+    def _condition(self, reason: Reason) -> Grade:
+        return behaviour.choose_grade(self.rng, reason)
+
+    async def _route(self, number: str, when: datetime, refs: list[str]) -> None:
+        """Each line goes where the disposition engine recommends."""
+
+        async def body(session: AsyncSession) -> None:
+            actor = returns.Actor("simulator", when)
+            for ref in refs:
+                await dispositions.route_line(session, number, ref, actor, terms=self.terms)
+
+        if await self._run_step("disposition", body):
             done = when + timedelta(minutes=30)
             self._at(
                 done,

@@ -25,6 +25,9 @@ class Scope(StrEnum):
     RETURNS_WRITE = "returns:write"
     # Register and rotate webhook endpoints, read delivery logs, replay dead deliveries.
     WEBHOOKS_MANAGE = "webhooks:manage"
+    # Receipts, flags, inspections, recommendations and stock; writing receives, grades, routes.
+    WAREHOUSE_READ = "warehouse:read"
+    WAREHOUSE_WRITE = "warehouse:write"
 
 
 ALL_SCOPES = tuple(Scope)

@@ -11,11 +11,14 @@ from reclaim.api.models import IdempotencyRecord
 from reclaim.db import transaction
 from reclaim.logistics.handover import remind_and_expire
 from reclaim.policy.loader import LoadedPolicy
+from reclaim.web.console.forms import forget_old_submissions
 from reclaim.worker.dispatcher import Job
 
 # Clients retry with the same Idempotency-Key within minutes, at most hours; two days covers a
 # retry after a weekend's outage of the caller, and bounds the table.
 IDEMPOTENCY_KEEP = timedelta(hours=48)
+# Longer than a console session can last (7 days by default): an older form's CSRF token is dead.
+FORM_TOKENS_KEEP = timedelta(days=8)
 HANDOVER_EVERY_SECONDS = 60.0
 SWEEP_EVERY_SECONDS = 600.0
 # Returns expired or reminded per run: a backlog drains over a few minutes, not one long run.
@@ -62,7 +65,14 @@ def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolic
 
     async def sweep(now: datetime) -> str | None:
         removed = await sweep_idempotency_keys(sessions, now)
-        return f"forgot {removed} idempotency keys older than 48 hours" if removed else None
+        async with transaction(sessions) as session:
+            forgotten = await forget_old_submissions(session, now - FORM_TOKENS_KEEP)
+        said = []
+        if removed:
+            said.append(f"forgot {removed} idempotency keys older than 48 hours")
+        if forgotten:
+            said.append(f"{forgotten} console form tokens older than 8 days")
+        return "; ".join(said) or None
 
     return [
         Job("handover", HANDOVER_EVERY_SECONDS, handover),

@@ -357,6 +357,25 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("source", sa.String(length=16), server_default="shopper", nullable=False)
         )
+    op.create_table(
+        "form_submissions",
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("staff_user_id", reclaim.db.BigId, nullable=False),
+        sa.Column("location", sa.String(length=300), nullable=False),
+        sa.Column("at", reclaim.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["staff_user_id"],
+            ["staff_users.id"],
+            name=op.f("fk_form_submissions_staff_user_id_staff_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_form_submissions")),
+    )
+    with op.batch_alter_table("form_submissions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_form_submissions_at"), ["at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_form_submissions_staff_user_id"), ["staff_user_id"], unique=False
+        )
     _forbid_changes_to_the_ledger()
 
 
@@ -398,6 +417,7 @@ def _allow_changes_to_the_ledger() -> None:
 
 def downgrade() -> None:
     _allow_changes_to_the_ledger()
+    op.drop_table("form_submissions")
     with op.batch_alter_table("return_photos", schema=None) as batch_op:
         batch_op.drop_column("source")
 
