@@ -356,7 +356,7 @@ def render(
 ) -> Response:
     """A console page in the console layout (``console/base.html``, blocks ``title`` and
     ``content``), with ``staff``, their ``csrf`` token, the links their role may use (``nav``)
-    and any message left by the last form (``flash``)."""
+    any message left by the last form (``flash``) and the permissions as ``can``."""
     shown = _take_flash(request)
     response = templates.TemplateResponse(
         request,
@@ -366,6 +366,8 @@ def render(
             "nav": [link for link in NAV if staff and staff.may(link.permission)],
             "here": request.url.path,
             "flash": shown,
+            # Templates ask `staff.may(can.X)` to show only the actions the role may take.
+            "can": Permission,
             **context,
             "staff": staff,
         },

@@ -142,7 +142,6 @@ async def _return_page(
         error=error.message if error else None,
         failed=failed,
         typed=typed or {},
-        can=Permission,
     )
 
 

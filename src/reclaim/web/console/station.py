@@ -105,7 +105,6 @@ async def _return_page(
         following=view.next(),
         error=error.message if error else None,
         typed=typed,
-        can=Permission,
     )
 
 

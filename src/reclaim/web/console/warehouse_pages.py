@@ -131,7 +131,6 @@ async def _work_orders_page(
         error=error.message if error else None,
         failed=failed,
         typed=shown or {},
-        can=Permission,
     )
 
 
@@ -250,7 +249,6 @@ async def _manifest_page(
         label=label_of(Disposition(manifest.kind), _terms(request)),
         error=error.message if error else None,
         typed=shown or {},
-        can=Permission,
     )
 
 
@@ -366,7 +364,6 @@ async def _batch_page(
         currency=lines[0].pending.unit.currency if lines else None,
         words=grade_words,
         error=error.message if error else None,
-        can=Permission,
     )
 
 
