@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default="local",
         description="Who issues tracking numbers and labels; 'local' makes them itself.",
     )
+    payment_provider: Literal["builtin"] = Field(
+        default="builtin",
+        description="Who moves refund money; 'builtin' records each refund and asks the shop "
+        "to execute it with a refund.requested webhook, then waits for its confirmation.",
+    )
     tracking_secret: SecretStr | None = Field(
         default=None,
         description="Shared secret ('whsec_…') that signs tracking events posted by carriers "

@@ -52,3 +52,20 @@ class Unauthorized(ReclaimError):
 
 class Forbidden(ReclaimError):
     code = "forbidden"
+
+
+class AmountExceeded(Conflict):
+    """Money asked for is more than is left to give back (or than a payment captured)."""
+
+    code = "amount_exceeded"
+
+
+class InsufficientCredit(Conflict):
+    code = "insufficient_credit"
+
+
+class NotDue(Conflict):
+    """The policy's refund timing hasn't reached this line yet (not scanned, received or
+    inspected), or the return is held for a person to look at first."""
+
+    code = "not_due"

@@ -11,8 +11,16 @@ from reclaim.notifications.models import (
     OutboxMessage,
     WebhookEndpoint,
 )
-from reclaim.orders.models import Customer, Order, OrderLine
+from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.policy.models import PolicyVersion
+from reclaim.refunds.models import (
+    CreditAccount,
+    CreditPosting,
+    CreditTransaction,
+    Exchange,
+    Refund,
+    RefundPart,
+)
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from reclaim.users.models import ApiKey, StaffSession, StaffUser
 from reclaim.warehouse.models import (
@@ -38,6 +46,13 @@ __all__ = [
     "IdempotencyRecord",
     "Order",
     "OrderLine",
+    "OrderPayment",
+    "CreditAccount",
+    "CreditPosting",
+    "CreditTransaction",
+    "Exchange",
+    "Refund",
+    "RefundPart",
     "OutboxMessage",
     "PolicyVersion",
     "Product",

@@ -33,10 +33,14 @@ from reclaim.orders.routes import router as orders_router
 from reclaim.policy.loader import load as load_policy
 from reclaim.policy.routes import router as policy_router
 from reclaim.policy.service import register as register_policy
+from reclaim.refunds.credit_routes import router as credit_router
+from reclaim.refunds.exchange_routes import router as exchanges_router
+from reclaim.refunds.routes import router as refunds_router
 from reclaim.returns.routes import router as returns_router
 from reclaim.warehouse import configured
 from reclaim.warehouse.operations_routes import router as operations_router
 from reclaim.warehouse.routes import router as warehouse_router
+from reclaim.web.console import money as console_money
 from reclaim.web.console import routes as console_routes
 from reclaim.web.console import station as console_station
 from reclaim.web.pages import STATIC_DIR
@@ -102,6 +106,9 @@ def api_router() -> APIRouter:
     router.include_router(webhooks_router)
     router.include_router(warehouse_router)
     router.include_router(operations_router)
+    router.include_router(refunds_router)
+    router.include_router(credit_router)
+    router.include_router(exchanges_router)
 
     @router.get("/health", tags=["operations"], summary="Liveness and version")
     async def health() -> dict[str, str]:
@@ -169,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_flow.router)
     app.include_router(console_routes.router)
     app.include_router(console_station.router)
+    app.include_router(console_money.router)
     app.mount("/static/reclaim", StaticFiles(directory=STATIC_DIR), name="reclaim-static")
 
     def openapi() -> dict[str, Any]:

@@ -30,6 +30,7 @@ TOPICS: frozenset[str] = frozenset(TOPIC.values()) | {
     "return.attention",
     "return.attention_resolved",
     "return.expiring",
+    "return.settled",
     "refund.requested",
     "refund.succeeded",
     "refund.failed",
@@ -37,6 +38,7 @@ TOPICS: frozenset[str] = frozenset(TOPIC.values()) | {
     "credit.issued",
     "exchange.created",
     "exchange.shipped",
+    "exchange.cancelled",
 }
 
 

@@ -26,6 +26,12 @@ class Order(Base):
     __table_args__ = (
         CheckConstraint("shipping_minor >= 0", name="shipping_not_negative"),
         CheckConstraint("discount_minor >= 0", name="discount_not_negative"),
+        # Refunds, store credit (less any bonus) and exchange value together never give back
+        # more than the shopper paid: a racing refund that would breach it fails here.
+        CheckConstraint(
+            "given_back_minor >= 0 AND given_back_minor <= paid_minor",
+            name="given_back_within_paid",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -42,12 +48,21 @@ class Order(Base):
     ship_country: Mapped[str | None] = mapped_column(String(2))
     ship_lat: Mapped[float | None] = mapped_column(Float)
     ship_lon: Mapped[float | None] = mapped_column(Float)
+    # What the shopper's payments captured, and how much of it has been given back.
+    paid_minor: Mapped[int] = mapped_column(default=0)
+    given_back_minor: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", lazy="raise", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+    payments: Mapped[list[OrderPayment]] = relationship(
+        back_populates="order",
+        lazy="raise",
+        order_by="OrderPayment.position",
+        cascade="all, delete-orphan",
     )
 
 
@@ -82,3 +97,31 @@ class OrderLine(Base):
 
     order: Mapped[Order] = relationship(back_populates="lines", lazy="raise")
     product: Mapped[Product] = relationship(lazy="raise")
+
+
+class OrderPayment(Base):
+    """One way the shopper paid (a card, a gift card, …): refunds go back method by method,
+    in ``position`` order, and never above what each one captured."""
+
+    __tablename__ = "order_payments"
+    __table_args__ = (
+        UniqueConstraint("order_id", "position"),
+        CheckConstraint("captured_minor >= 0", name="captured_not_negative"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= captured_minor",
+            name="refunded_within_captured",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    method: Mapped[str] = mapped_column(String(32))
+    # The payment provider's id for the capture, which a refund names.
+    reference: Mapped[str | None] = mapped_column(String(128))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    captured_minor: Mapped[int]
+    # Requested or confirmed refunds; a refund that fails gives its amount back.
+    refunded_minor: Mapped[int] = mapped_column(default=0)
+
+    order: Mapped[Order] = relationship(back_populates="payments", lazy="raise")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from reclaim.returns.states import SHOPPER_METHODS, Fault, Method, Reason, Resolution
+from reclaim.returns.states import SHOPPER_METHODS, Fault, Grade, Method, Reason, Resolution
 
 Amount = Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -147,6 +147,27 @@ class Fees(Rules):
 class StoreCredit(Rules):
     bonus_percent: Percent = Decimal(0)
     bonus_cap: Amount | None = None
+    # Credit still unspent this many days after it was issued expires; none: it never does.
+    expires_after_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+
+
+class Refunds(Rules):
+    """What comes off at inspection, and which refunds made by hand need a second agent."""
+
+    # Percent of a line's goods and tax kept back, by the grade inspection gave, when the
+    # shopper's own reason (not a fault of ours or the carrier's) brought it back damaged.
+    damage_deduction_percent: dict[Grade, Percent] = {}
+    # Manual and goodwill refunds above this amount wait for a second agent's approval.
+    second_approval_above: Amount = Decimal(100)
+
+
+class Exchanges(Rules):
+    """Instant exchanges ship the replacement before the original arrives; a return sent to
+    review never gets one."""
+
+    instant: bool = False
+    # Tiers that get instant exchanges when ``instant`` is off for everyone else.
+    instant_tiers: frozenset[Name] = frozenset()
 
 
 class Returnless(Rules):
@@ -244,6 +265,8 @@ class Policy(Rules):
     store_credit: StoreCredit = StoreCredit()
     returnless: Returnless = Returnless()
     refund_timing: Timing = Timing()
+    refunds: Refunds = Refunds()
+    exchanges: Exchanges = Exchanges()
     review: Review = Review()
     pickup: Pickup = Pickup()
     handover: Handover = Handover()

@@ -41,6 +41,7 @@ NOTE_TOPIC = {
     Note.ATTENTION: "return.attention",
     Note.ATTENTION_RESOLVED: "return.attention_resolved",
     Note.EXPIRING: "return.expiring",
+    Note.SETTLED: "return.settled",
 }
 
 # Steps of the item's journey back, which a returnless (keep_item) return never takes; nor

@@ -86,6 +86,11 @@ class ReturnLine(Base):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     inspected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispositioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The line's resolution, given once: the units it was given for and what they were worth
+    # (refunded, credited or put toward the exchange). Set by a conditional update.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_quantity: Mapped[int] = mapped_column(default=0)
+    settled_minor: Mapped[int] = mapped_column(default=0)
 
     return_: Mapped[Return] = relationship(back_populates="lines", lazy="raise")
     order_line: Mapped[OrderLine] = relationship(lazy="raise")

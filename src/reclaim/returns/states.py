@@ -130,6 +130,7 @@ class Note(StrEnum):
     ATTENTION = "attention"  # the carrier reported a problem; staff should look
     ATTENTION_RESOLVED = "attention_resolved"  # staff looked and cleared the flag
     EXPIRING = "expiring"  # not handed over yet, and the deadline is near
+    SETTLED = "settled"  # lines got their resolution: refund requested, credit, exchange
 
 
 # How an action reads in a sentence: "A return that is received can't be approved."

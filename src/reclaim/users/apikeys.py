@@ -28,6 +28,13 @@ class Scope(StrEnum):
     # Receipts, flags, inspections, recommendations and stock; writing receives, grades, routes.
     WAREHOUSE_READ = "warehouse:read"
     WAREHOUSE_WRITE = "warehouse:write"
+    # Refunds and exchanges; writing settles a return now, refunds by hand and confirms
+    # what the shop's payment system did.
+    REFUNDS_READ = "refunds:read"
+    REFUNDS_WRITE = "refunds:write"
+    # Store-credit balances; writing spends credit at the shop's checkout.
+    CREDIT_READ = "credit:read"
+    CREDIT_WRITE = "credit:write"
 
 
 ALL_SCOPES = tuple(Scope)

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     MANAGE_MANIFESTS = "manage_manifests"
     VIEW_INVENTORY = "view_inventory"  # ledger, stock, work orders, manifests
     MANAGE_DELIVERIES = "manage_deliveries"  # dead e-mails and webhooks, replay
+    ISSUE_REFUNDS = "issue_refunds"  # settle what is due, manual and goodwill refunds, retries
+    APPROVE_REFUNDS = "approve_refunds"  # the second agent's yes or no on a large refund
     MANAGE_USERS = "manage_users"
 
 
@@ -50,6 +52,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RESOLVE_EXCEPTIONS,
             Permission.VIEW_INVENTORY,
             Permission.MANAGE_DELIVERIES,
+            Permission.ISSUE_REFUNDS,
+            Permission.APPROVE_REFUNDS,
         }
     ),
     Role.INSPECTOR: _WAREHOUSE,
