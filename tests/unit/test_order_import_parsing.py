@@ -103,6 +103,10 @@ def test_every_column_reaches_the_order() -> None:
         "unit_price": "29.90",
         "discount": "3.00",
         "tax": "4.77",
+        "payment_method": "card",
+        "payment_captured": "64.52",
+        "payment_reference": "ch_9",
+        "payment_last4": "4242",
     }
     assert set(values) == set(CSV_COLUMNS)
     parsed = parse_csv(_csv(",".join(values.values()), header=",".join(values)))
@@ -132,6 +136,9 @@ def test_every_column_reaches_the_order() -> None:
         910,
     )
     assert line.product.returnable is True
+    assert [(p.method, p.captured_minor, p.reference, p.last4) for p in order.payments or []] == [
+        ("card", 6452, "ch_9", "4242")
+    ]
 
 
 def test_prices_are_read_in_the_currencys_own_decimals() -> None:

@@ -2,6 +2,10 @@
 
 Parsing is separate from writing: a file is read and checked whole first, every bad row is
 reported with its line number, and only a clean file is written, in one transaction.
+
+A CSV order may name the one payment it was made with (``payment_method``, and optionally
+``payment_captured``, which defaults to the order's total, ``payment_reference`` and
+``payment_last4``); an order paid several ways is imported as JSON Lines, with ``payments``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pydantic import ValidationError
 from reclaim.errors import ValidationFailed
 from reclaim.kit.money import Money, check_currency
 from reclaim.orders.schemas import OrderIn
+from reclaim.refunds.rules import order_total
 
 CSV_COLUMNS = (
     "order_id",
@@ -47,7 +52,12 @@ CSV_COLUMNS = (
     "unit_price",
     "discount",
     "tax",
+    "payment_method",
+    "payment_captured",
+    "payment_reference",
+    "payment_last4",
 )
+PAYMENT_COLUMNS = ("payment_method", "payment_captured", "payment_reference", "payment_last4")
 REQUIRED_CSV = (
     "order_id",
     "customer_email",
@@ -57,7 +67,15 @@ REQUIRED_CSV = (
     "quantity",
     "unit_price",
 )
-MONEY_COLUMNS = {"shipping", "order_discount", "cost", "unit_price", "discount", "tax"}
+MONEY_COLUMNS = {
+    "shipping",
+    "order_discount",
+    "cost",
+    "unit_price",
+    "discount",
+    "tax",
+    "payment_captured",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +255,43 @@ def _row_to_order(row: dict[str, str], currency: str) -> dict[str, Any]:
     }
     if address:
         order["shipping_address"] = address
+    payment = _row_to_payment(row, currency)
+    if payment is not None:
+        order["payments"] = [payment]
     return order
+
+
+def _row_to_payment(row: dict[str, str], currency: str) -> dict[str, Any] | None:
+    if not any(row.get(column) for column in PAYMENT_COLUMNS):
+        return None
+    if not row.get("payment_method"):
+        raise ValueError("payment_method must not be empty when other payment columns are set")
+    payment: dict[str, Any] = {"method": row["payment_method"]}
+    if row.get("payment_captured"):
+        payment["captured_minor"] = _minor(row["payment_captured"], currency, "payment_captured")
+    if row.get("payment_reference"):
+        payment["reference"] = row["payment_reference"]
+    if row.get("payment_last4"):
+        payment["last4"] = row["payment_last4"]
+    return payment
+
+
+def _pay_in_full(draft: dict[str, Any]) -> None:
+    """A CSV payment without an amount captured the order's whole total."""
+    for payment in draft.get("payments", []):
+        if "captured_minor" not in payment:
+            lines = [
+                (
+                    line["unit_price_minor"],
+                    line["quantity"],
+                    line["discount_minor"],
+                    line["tax_minor"],
+                )
+                for line in draft["lines"]
+            ]
+            payment["captured_minor"] = order_total(
+                lines, draft["shipping_minor"], draft["discount_minor"]
+            )
 
 
 def parse_csv(text: str) -> ParsedFile:
@@ -276,6 +330,7 @@ def parse_csv(text: str) -> ParsedFile:
             first[2].append(number)
         first[1]["lines"].append(line)
     for first_line, draft, lines in drafts.values():
+        _pay_in_full(draft)
         try:
             parsed.orders.append(OrderIn.model_validate(draft))
         except ValidationError as exc:

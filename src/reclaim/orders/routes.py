@@ -10,7 +10,7 @@ from reclaim.api.idempotency import run_idempotent
 from reclaim.api.problems import documented
 from reclaim.orders import service
 from reclaim.orders.models import Order
-from reclaim.orders.schemas import WITHOUT_NUL, OrderIn, OrderLineOut, OrderOut
+from reclaim.orders.schemas import WITHOUT_NUL, OrderIn, OrderLineOut, OrderOut, PaymentOut
 from reclaim.users.apikeys import Scope
 from reclaim.users.models import ApiKey
 
@@ -26,6 +26,8 @@ def order_out(order: Order, customer_email: str) -> OrderOut:
         delivered_at=order.delivered_at,
         shipping_minor=order.shipping_minor,
         discount_minor=order.discount_minor,
+        paid_minor=order.paid_minor,
+        given_back_minor=order.given_back_minor,
         lines=[
             OrderLineOut(
                 line_id=line.line_ref,
@@ -37,6 +39,17 @@ def order_out(order: Order, customer_email: str) -> OrderOut:
                 tax_minor=line.tax_minor,
             )
             for line in order.lines
+        ],
+        payments=[
+            PaymentOut(
+                position=payment.position,
+                method=payment.method,
+                reference=payment.reference,
+                last4=payment.last4,
+                captured_minor=payment.captured_minor,
+                refunded_minor=payment.refunded_minor,
+            )
+            for payment in order.payments
         ],
     )
 
@@ -68,7 +81,7 @@ async def upsert_order(
 @router.get(
     "/{order_id}",
     response_model=OrderOut,
-    summary="An order with its lines",
+    summary="An order with its lines and payments",
     responses=documented(404),
 )
 async def get_order(

@@ -17,7 +17,8 @@ from pydantic import (
 from pydantic.functional_validators import AfterValidator
 
 from reclaim.errors import ValidationFailed
-from reclaim.kit.money import MAX_MINOR, check_currency
+from reclaim.kit.money import MAX_MINOR, Money, check_currency
+from reclaim.refunds.rules import order_total
 
 
 def _currency(code: str) -> str:
@@ -116,6 +117,25 @@ class AddressIn(Strict):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
+class PaymentIn(Strict):
+    """One way the shopper paid; refunds go back to payments in the order given."""
+
+    method: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z0-9_]+$",
+        description="card, gift_card, paypal, …: a short lowercase word",
+    )
+    captured_minor: MinorAmount
+    reference: str | None = Field(
+        default=None, max_length=128, description="The payment provider's id for the capture"
+    )
+    last4: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+
+
+MAX_PAYMENTS = 20
+
+
 class OrderIn(Strict):
     order_id: str = Field(min_length=1, max_length=64, description="The shop's order number")
     customer: CustomerIn
@@ -126,6 +146,12 @@ class OrderIn(Strict):
     discount_minor: MinorAmount = Field(default=0, description="Order-level discount")
     shipping_address: AddressIn | None = None
     lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
+    payments: list[PaymentIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PAYMENTS,
+        description="How the order was paid, adding up to its total; none: one payment for it",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
@@ -139,7 +165,25 @@ class OrderIn(Strict):
         )
         if self.discount_minor > goods:
             raise ValueError("the order discount is larger than the goods it applies to")
+        if self.payments is not None:
+            paid = sum(payment.captured_minor for payment in self.payments)
+            if paid != self.total_minor():
+                raise ValueError(
+                    f"payments add up to {Money(paid, self.currency).format()} "
+                    f"but the order totals {Money(self.total_minor(), self.currency).format()}"
+                )
         return self
+
+    def total_minor(self) -> int:
+        """What the shopper paid for the order, tax and shipping included."""
+        return order_total(
+            [
+                (line.unit_price_minor, line.quantity, line.discount_minor, line.tax_minor)
+                for line in self.lines
+            ],
+            self.shipping_minor,
+            self.discount_minor,
+        )
 
     def line_refs(self) -> list[str]:
         return [line.line_id or str(i) for i, line in enumerate(self.lines, start=1)]
@@ -155,6 +199,15 @@ class OrderLineOut(BaseModel):
     tax_minor: int
 
 
+class PaymentOut(BaseModel):
+    position: int
+    method: str
+    reference: str | None
+    last4: str | None
+    captured_minor: int
+    refunded_minor: int
+
+
 class OrderOut(BaseModel):
     order_id: str
     customer_email: str
@@ -163,4 +216,7 @@ class OrderOut(BaseModel):
     delivered_at: datetime | None
     shipping_minor: int
     discount_minor: int
+    paid_minor: int
+    given_back_minor: int
     lines: list[OrderLineOut]
+    payments: list[PaymentOut]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from reclaim.catalog.service import upsert_product
 from reclaim.db import insert_ignoring_conflict
 from reclaim.errors import Conflict, NotFound
-from reclaim.orders.models import Customer, Order, OrderLine
-from reclaim.orders.schemas import CustomerIn, OrderIn
+from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
+from reclaim.orders.schemas import CustomerIn, OrderIn, PaymentIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +75,18 @@ async def upsert_order(session: AsyncSession, data: OrderIn) -> UpsertResult:
         existing = await _locked_order(session, data.order_id)
         assert existing is not None
     order = existing
-    if order.currency != data.currency and any(line.returned_quantity for line in order.lines):
+    if order.currency != data.currency and (
+        any(line.returned_quantity for line in order.lines) or await _has_refunds(session, order)
+    ):
         raise Conflict(
-            f"Order {data.order_id} has returns in {order.currency}; its currency can't change.",
+            f"Order {data.order_id} has returns or refunds in {order.currency}; "
+            "its currency can't change.",
             order_id=data.order_id,
         )
     for field, value in header.items():
         setattr(order, field, value)
     await _sync_lines(session, order, data)
+    await _sync_payments(session, order, data)
     await session.flush()
     return UpsertResult(order, created)
 
@@ -91,7 +95,7 @@ async def _locked_order(session: AsyncSession, external_id: str) -> Order | None
     return await session.scalar(
         select(Order)
         .where(Order.external_id == external_id)
-        .options(selectinload(Order.lines))
+        .options(selectinload(Order.lines), selectinload(Order.payments))
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -167,11 +171,65 @@ async def _sync_lines(session: AsyncSession, order: Order, data: OrderIn) -> Non
         line.tax_minor = item.tax_minor
 
 
+Paid = tuple[str, int, str | None, str | None]
+
+
+def _paid(payment: PaymentIn | OrderPayment) -> Paid:
+    return (payment.method, payment.captured_minor, payment.reference, payment.last4)
+
+
+async def _has_refunds(session: AsyncSession, order: Order) -> bool:
+    # Even a failed or declined refund names the payments it went to: they stay as they are.
+    from reclaim.refunds.models import Refund
+
+    if order.given_back_minor > 0 or any(p.refunded_minor > 0 for p in order.payments):
+        return True
+    return bool(await session.scalar(select(exists().where(Refund.order_id == order.id))))
+
+
+async def _sync_payments(session: AsyncSession, order: Order, data: OrderIn) -> None:
+    """The payments as given; none given: those we have if they still add up, else one
+    payment of unknown method for the whole total."""
+    total = data.total_minor()
+    current = [_paid(payment) for payment in order.payments]
+    if data.payments is not None:
+        wanted = [_paid(payment) for payment in data.payments]
+    elif order.payments and sum(paid[1] for paid in current) == total:
+        wanted = current
+    else:
+        wanted = [("original", total, None, None)]
+    if wanted == current:
+        return
+    if await _has_refunds(session, order):
+        raise Conflict(
+            f"Order {order.external_id} has refunds against it; its payments and total "
+            "can't change.",
+            order_id=order.external_id,
+        )
+    order.paid_minor = total
+    # Rows are reused by position: deleting and re-adding one would clash on the position.
+    for position, (method, captured, reference, last4) in enumerate(wanted, start=1):
+        if position <= len(order.payments):
+            payment = order.payments[position - 1]
+        else:
+            payment = OrderPayment(position=position, refunded_minor=0)
+            order.payments.append(payment)
+        payment.method = method
+        payment.captured_minor = captured
+        payment.reference = reference
+        payment.last4 = last4
+    del order.payments[len(wanted) :]
+
+
 async def get_order(session: AsyncSession, external_id: str) -> Order:
     order = await session.scalar(
         select(Order)
         .where(Order.external_id == external_id)
-        .options(selectinload(Order.lines), selectinload(Order.customer))
+        .options(
+            selectinload(Order.lines),
+            selectinload(Order.customer),
+            selectinload(Order.payments),
+        )
         .execution_options(populate_existing=True)
     )
     if order is None:
