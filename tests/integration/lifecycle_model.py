@@ -89,8 +89,9 @@ def verdict(ret: ReturnModel, action: str, arg: Any) -> bool | None:
         return False
     if action == "expire" and ret.returnless:
         return None  # nothing is due back; see UNDECIDED in test_return_lifecycle.py
-    # Nothing comes back from a returnless return, so there is no parcel to reject either.
-    if action in ("mark_in_transit", "receive", "reject") and ret.returnless:
+    # Nothing comes back from a returnless return, so there is no parcel to reject either;
+    # it was refunded at approval, so it can't be cancelled and its units returned again.
+    if action in ("mark_in_transit", "receive", "reject", "cancel") and ret.returnless:
         return False
     if action == "reject":
         return bool(arg)  # the shopper is told why, so a reason is required

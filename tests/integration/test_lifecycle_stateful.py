@@ -271,7 +271,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             for ref, line in ret.lines.items()
         )
         for ret in self.returns:
-            events = [e for e in db["events"] if e["number"] == ret.number]
+            # Settling money is a note on the timeline, not a move: the money tests follow it.
+            events = [
+                e for e in db["events"] if e["number"] == ret.number and e["action"] != "settled"
+            ]
             assert [(e["action"], e["to_status"]) for e in events] == ret.events
             # Each event starts where the one before ended; the return is where the last ends.
             assert [e["from_status"] for e in events] == [
@@ -280,7 +283,11 @@ class LifecycleMachine(RuleBasedStateMachine):
             ]
             assert events[-1]["to_status"] == status[ret.number]
             # One outbox row per event, in the same order.
-            topics = [m["topic"] for m in db["outbox"] if m["aggregate"] == ret.number]
+            topics = [
+                m["topic"]
+                for m in db["outbox"]
+                if m["aggregate"] == ret.number and m["topic"] != "return.settled"
+            ]
             assert topics == [TOPIC[e["action"]] for e in events]
 
     @invariant()
@@ -404,7 +411,8 @@ async def test_a_later_parcel_of_another_line_reopens_an_inspected_return(
         "completed",
     ]
     db = await snapshot(sessions, "G-2")
-    assert [(e["action"], e["to_status"]) for e in db["events"]] == ret.events
+    moves = [(e["action"], e["to_status"]) for e in db["events"] if e["action"] != "settled"]
+    assert moves == ret.events
     # One of line "2"'s units never came: completion handed it back to the order.
     held = {line["line_ref"]: line["returned_quantity"] for line in db["order_lines"]}
     assert held == {"1": 3, "2": 1, "3": 0}

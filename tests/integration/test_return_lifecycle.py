@@ -120,8 +120,9 @@ LEGAL: dict[str, dict[str, tuple[str, int]]] = {
         "mark_in_transit": ("in_transit", 2),
         "receive": ("received", 2),
     },
-    # The shopper keeps the goods, so the units stay returned once the return completes.
-    "approved_returnless": {"cancel": ("cancelled", 0), "complete": ("completed", 2)},
+    # The shopper keeps the goods, so the units stay returned once the return completes; it
+    # was refunded at approval, so calling it off would free its units to be paid for again.
+    "approved_returnless": {"complete": ("completed", 2)},
     "in_transit": {
         "reject": ("rejected", 0),
         "mark_in_transit": ("in_transit", 2),
@@ -175,8 +176,15 @@ async def _snapshot(sessions: Sessions, number: str) -> dict[str, Any]:
             " WHERE r.number = :n ORDER BY rl.id",
             n=number,
         ),
-        "events": await scalar(sessions, "SELECT count(*) FROM return_events"),
-        "outbox": await scalar(sessions, "SELECT count(*) FROM outbox"),
+        # Moves only: a step that makes money due also settles it, which the money's own
+        # tests follow (a "settled" note and the refund's, credit's or exchange's rows).
+        "events": await scalar(
+            sessions, "SELECT count(*) FROM return_events WHERE action <> 'settled'"
+        ),
+        "outbox": await scalar(
+            sessions,
+            "SELECT count(*) FROM outbox WHERE topic LIKE 'return.%' AND topic <> 'return.settled'",
+        ),
         "held": await rows(sessions, "SELECT id, returned_quantity FROM order_lines ORDER BY id"),
     }
 
@@ -186,7 +194,9 @@ async def _events(sessions: Sessions, number: str) -> list[ReturnEvent]:
         ret = await returns.get_return(session, number)
         return list(
             await session.scalars(
-                select(ReturnEvent).where(ReturnEvent.return_id == ret.id).order_by(ReturnEvent.id)
+                select(ReturnEvent)
+                .where(ReturnEvent.return_id == ret.id, ReturnEvent.action != "settled")
+                .order_by(ReturnEvent.id)
             )
         )
 
@@ -196,7 +206,7 @@ async def _outbox(sessions: Sessions, number: str) -> list[OutboxMessage]:
         return list(
             await session.scalars(
                 select(OutboxMessage)
-                .where(OutboxMessage.aggregate == number)
+                .where(OutboxMessage.aggregate == number, OutboxMessage.topic != "return.settled")
                 .order_by(OutboxMessage.id)
             )
         )

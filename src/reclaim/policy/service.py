@@ -13,10 +13,11 @@ from sqlalchemy.orm import defer, joinedload, selectinload
 
 from reclaim.catalog.models import Product
 from reclaim.db import insert_ignoring_conflict
+from reclaim.errors import NotFound
 from reclaim.kit.money import allocate
 from reclaim.orders.models import Order, OrderLine
 from reclaim.policy.facts import Ask, Item, OrderFacts
-from reclaim.policy.loader import LoadedPolicy
+from reclaim.policy.loader import LoadedPolicy, load, parse
 from reclaim.policy.models import PolicyVersion
 from reclaim.policy.whatif import Case, Holding, PastReturn, held_at, holding, past_return
 from reclaim.returns.models import Return, ReturnLine
@@ -39,6 +40,27 @@ async def register(session: AsyncSession, loaded: LoadedPolicy, now: datetime) -
         },
         ["version"],
     )
+
+
+# Policy texts never change under their version, so each is parsed once per process.
+_VERSIONS: dict[str | None, LoadedPolicy] = {}
+
+
+async def load_version(session: AsyncSession, version: str | None) -> LoadedPolicy:
+    """The policy a return was decided under; the built-in one for a return that recorded none."""
+    loaded = _VERSIONS.get(version)
+    if loaded is None:
+        if version is None:
+            loaded = load(None)
+        else:
+            text = await session.scalar(
+                select(PolicyVersion.content).where(PolicyVersion.version == version)
+            )
+            if text is None:
+                raise NotFound(f"No policy version {version!r}.", version=version)
+            loaded = parse(text, f"policy {version}")
+        _VERSIONS[version] = loaded
+    return loaded
 
 
 async def recent_returns(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reclaim.errors import InvalidTransition, NotFound, QuantityExceeded, ValidationFailed
+from reclaim.refunds.settlement import held_because, settle_due
 from reclaim.returns import rules
 from reclaim.returns.lifecycle import (
     Actor,
@@ -101,6 +102,7 @@ async def receive(session: AsyncSession, number: str, data: ReceiveIn, actor: Ac
     check(ret, Action.RECEIVE)
     lines_by_ref(ret, (item.line_id for item in data.lines))
     receive_lines(session, ret, {item.line_id: item.quantity for item in data.lines}, actor)
+    await settle_due(session, ret, actor)
     return ret
 
 
@@ -147,6 +149,7 @@ async def inspect(session: AsyncSession, number: str, data: InspectIn, actor: Ac
         actor,
         {item.line_id: item.note for item in data.lines if item.note},
     )
+    await settle_due(session, ret, actor)
     return ret
 
 
@@ -197,10 +200,29 @@ async def complete(session: AsyncSession, number: str, actor: Actor) -> Return:
         raise InvalidTransition("Only a returnless return completes before it is received.")
     if Status(ret.status) is Status.INSPECTED and not rules.ready_to_complete(progress(ret)):
         raise InvalidTransition("Every received line needs a disposition before completion.")
+    check(ret, Action.COMPLETE)
+    # A return completes with its resolution given: what arrived (or, kept, all) is settled
+    # now, which a return waiting for a person can't be.
+    unsettled = [
+        line.order_line.line_ref
+        for line in ret.lines
+        if line.settled_at is None and (returnless or line.received_quantity > 0)
+    ]
+    held = await held_because(session, ret) if unsettled else None
+    if held:
+        raise InvalidTransition(
+            f"Line{'s' if len(unsettled) > 1 else ''} {', '.join(map(repr, unsettled))} "
+            f"can't be settled yet, so the return can't be completed. {held}",
+            number=ret.number,
+            lines=unsettled,
+        )
+    await settle_due(session, ret, actor, completing=True)
     move(session, ret, Action.COMPLETE, actor, {"returnless": returnless})
     if not returnless:
-        # Units that never arrived go back to being returnable on the order.
+        # Units that never arrived go back to being returnable on the order, unless they
+        # were paid for before they came (at the first scan): then they stay taken.
         await lock_order(session, ret.order_id)
         for line in sorted(ret.lines, key=lambda line: line.order_line_id):
-            await release_units(session, line.order_line_id, line.quantity - line.received_quantity)
+            kept = max(line.received_quantity, line.settled_quantity)
+            await release_units(session, line.order_line_id, line.quantity - kept)
     return ret

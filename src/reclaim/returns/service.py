@@ -33,12 +33,15 @@ from reclaim.policy import service as policy_service
 from reclaim.policy.facts import Ask
 from reclaim.policy.loader import LoadedPolicy
 from reclaim.policy.rules import Decision, Outcome, decide
+from reclaim.refunds.exchanges import on_return_ended
+from reclaim.refunds.settlement import check_can_cancel, settle_due, units_paid_for
 from reclaim.returns import rules
 from reclaim.returns.lifecycle import (
     NOTE_TOPIC,
     TOPIC,
     Actor,
     canonical_number,
+    check,
     load_for_change,
     lock_order,
     move,
@@ -214,6 +217,8 @@ async def _apply(
             ret.method = Method.KEEP_ITEM
         else:
             await _start_journey(session, ret, journey, actor.now)
+        # A kept item is refunded now, an instant exchange made now.
+        await settle_due(session, ret, actor)
 
 
 async def _start_journey(
@@ -324,6 +329,7 @@ async def approve(
     else:
         await _start_journey(session, ret, journey, actor.now)
     ret.status_reason = note
+    await settle_due(session, ret, actor)
     return ret
 
 
@@ -335,14 +341,21 @@ async def _end_holding(
     why: str | None,
     data: dict[str, Any] | None = None,
 ) -> Return:
+    check(ret, action)
+    if action is Action.CANCEL:
+        await check_can_cancel(session, ret)
     move(session, ret, action, actor, {**({"reason": why} if why else {}), **(data or {})})
     assert ret.status in RELEASED
     ret.status_reason = why
     ret.handover_by = None
     await close_shipment(session, ret.id, actor.now)
+    await on_return_ended(session, ret, actor)
+    # Units already paid for (refunded at the first scan, say, before the box came back
+    # empty) stay taken: the money went out for them.
+    paid = await units_paid_for(session, ret)
     await lock_order(session, ret.order_id)
     for line in sorted(ret.lines, key=lambda line: line.order_line_id):
-        await release_units(session, line.order_line_id, line.quantity)
+        await release_units(session, line.order_line_id, line.quantity - paid.get(line.id, 0))
     return ret
 
 
@@ -380,6 +393,7 @@ async def mark_in_transit(
     ret = await load_for_change(session, number)
     data = {k: v for k, v in {"tracking_number": tracking_number, "carrier": carrier}.items() if v}
     move(session, ret, Action.MARK_IN_TRANSIT, actor, data)
+    await settle_due(session, ret, actor)
     return ret
 
 
@@ -400,6 +414,8 @@ async def resolve_attention(
         flagged["flagged_at"] = as_utc(ret.attention_at).isoformat()
     ret.attention = ret.attention_at = None
     note(session, ret, Note.ATTENTION_RESOLVED, actor, flagged)
+    # Money held while it was flagged is paid now, if its time has come.
+    await settle_due(session, ret, actor)
     return ret
 
 

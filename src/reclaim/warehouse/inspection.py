@@ -16,6 +16,7 @@ from reclaim.errors import InvalidTransition, ValidationFailed
 from reclaim.files.models import ReturnPhoto
 from reclaim.files.photos import check_photo, new_photo
 from reclaim.files.storage import FileStorage
+from reclaim.refunds.settlement import settle_due
 from reclaim.returns import service as returns
 from reclaim.returns.line_steps import check_grading, grade_lines, line_by_ref
 from reclaim.returns.models import Return, ReturnLine
@@ -106,6 +107,7 @@ async def inspect_line(
         for flag in suggestion.flags
     ]
     await receiving.raise_flags(session, ret, flags, actor, during="Inspection")
+    await settle_due(session, ret, actor)
     await session.flush()
     return inspection
 
@@ -134,6 +136,7 @@ async def grade_as_given(
         )
         for ref, grade in grades.items()
     )
+    await settle_due(session, ret, actor)
     await session.flush()
     return ret
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from reclaim.catalog.models import Product
 from reclaim.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from reclaim.orders.models import OrderLine
+from reclaim.refunds.settlement import settle_due
 from reclaim.returns import service as returns
 from reclaim.returns.lifecycle import canonical_number
 from reclaim.returns.line_steps import check_receiving, lines_by_ref, receive_lines
@@ -108,6 +109,7 @@ async def receive_parcel(
 
     flags = _flags(ret, parcel, receipt, actor, empty=empty, counted=counted)
     await raise_flags(session, ret, flags, actor, during="Receiving")
+    await settle_due(session, ret, actor)
     return ParcelResult(ret, receipt, flags)
 
 
@@ -331,8 +333,11 @@ async def resolve_flag(
     flag.resolved_by = actor.name
     flag.resolution = said
     await session.flush()
-    if not await open_flags(session, ret.id) and ret.attention is not None:
-        await returns.resolve_attention(session, ret.number, actor, said)
+    if not await open_flags(session, ret.id):
+        if ret.attention is not None:
+            await returns.resolve_attention(session, ret.number, actor, said)
+        else:
+            await settle_due(session, ret, actor)
     return flag
 
 
