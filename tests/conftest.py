@@ -24,7 +24,7 @@ from reclaim.migrate import upgrade_to_head
 
 # Rich sizes tables to the terminal; a fixed, wide one keeps CLI output unwrapped however the
 # tests are run (a terminal, CI, or parallel workers with none).
-os.environ["COLUMNS"] = "200"
+os.environ["COLUMNS"] = "400"
 
 PG_ENV = "RECLAIM_TEST_POSTGRES_URL"
 REQUIRE_PG_ENV = "RECLAIM_REQUIRE_POSTGRES"

@@ -374,6 +374,7 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
         "worker",
         "users",
         "warehouse",
+        "credit",
     }
 
 

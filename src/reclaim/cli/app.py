@@ -9,6 +9,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.cli.common import console, with_database
+from reclaim.cli.credit import credit_app
 from reclaim.cli.demo import demo
 from reclaim.cli.facilities import facilities_app
 from reclaim.cli.imports import import_app
@@ -44,6 +45,7 @@ app.add_typer(tracking_app, name="tracking")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
 app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(credit_app, name="credit")
 app.command("simulate")(simulate)
 app.command("worker")(worker)
 app.command("demo")(demo)

@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.api.models import IdempotencyRecord
 from reclaim.db import transaction
+from reclaim.kit.money import Money
 from reclaim.logistics.handover import remind_and_expire
 from reclaim.policy.loader import LoadedPolicy
+from reclaim.refunds import credit
 from reclaim.web.console.forms import forget_old_submissions
 from reclaim.worker.dispatcher import Job
 
@@ -23,6 +25,9 @@ HANDOVER_EVERY_SECONDS = 60.0
 SWEEP_EVERY_SECONDS = 600.0
 # Returns expired or reminded per run: a backlog drains over a few minutes, not one long run.
 HANDOVER_LIMIT = 500
+# Store credit expires by the day; a few minutes late is unnoticeable, and a spend expires a
+# customer's own overdue credit itself before it takes any.
+CREDIT_EXPIRY_EVERY_SECONDS = 600.0
 
 
 async def sweep_idempotency_keys(
@@ -43,7 +48,8 @@ async def sweep_idempotency_keys(
 
 
 def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolicy) -> list[Job]:
-    """Handover reminders and expiry every minute; the idempotency sweep every ten."""
+    """Handover reminders and expiry every minute; the idempotency sweep and store-credit
+    expiry every ten."""
 
     async def handover(now: datetime) -> str | None:
         report = await remind_and_expire(
@@ -74,7 +80,19 @@ def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolic
             said.append(f"{forgotten} console form tokens older than 8 days")
         return "; ".join(said) or None
 
+    async def expire_credit(now: datetime) -> str | None:
+        async with transaction(sessions) as session:
+            expired = await credit.expire_due(session, now)
+        if not expired:
+            return None
+        totals: dict[str, int] = {}
+        for txn in expired:
+            totals[txn.currency] = totals.get(txn.currency, 0) + txn.amount_minor
+        amounts = ", ".join(Money(minor, cur).format() for cur, minor in sorted(totals.items()))
+        return f"expired {len(expired)} lot{'s' if len(expired) != 1 else ''}: {amounts}"
+
     return [
         Job("handover", HANDOVER_EVERY_SECONDS, handover),
         Job("idempotency sweep", SWEEP_EVERY_SECONDS, sweep),
+        Job("store credit expiry", CREDIT_EXPIRY_EVERY_SECONDS, expire_credit),
     ]

@@ -25,6 +25,7 @@ from reclaim.returns.views import shipment_of
 from reclaim.web import ratelimit
 from reclaim.web.portal import data
 from reclaim.web.portal.common import HOME, PageError, Portal, first
+from reclaim.web.portal.money import shopper_money
 from reclaim.web.portal.story import (
     HEADLINE,
     journey,
@@ -186,6 +187,8 @@ async def _own_return(portal: Portal, number: str):  # type: ignore[no-untyped-d
 async def status_page(request: Request, number: str) -> Response:
     portal = Portal(request)
     ret = await _own_return(portal, number)
+    async with portal.db() as session:
+        money = await shopper_money(session, ret)
     shipment = live(shipment_of(ret))
     # What to hand over shows until the parcel is on its way; the tracking number stays.
     handover = shipment if shipment and Status(ret.status) is Status.APPROVED else None
@@ -216,6 +219,7 @@ async def status_page(request: Request, number: str) -> Response:
             "qr": qr,
             "new": request.query_params.get("new") == "1",
             "can_cancel": Status(ret.status) in CANCELLABLE,
+            "money": money,
         },
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from reclaim.kit.money import Money
 from reclaim.logistics.carriers import ShipmentKind
 from reclaim.logistics.models import Shipment
 from reclaim.logistics.rules import Slot
@@ -40,8 +42,42 @@ NOTED = {
 }
 
 
+def _settled(data: dict[str, Any]) -> str:
+    """What a settlement gave, from the amounts the timeline event recorded."""
+    currency = str(data.get("currency") or "")
+
+    def money(key: str) -> str:
+        return Money(int(data[key]), currency).format()
+
+    said = []
+    if data.get("refund_minor"):
+        said.append(f"We've refunded {money('refund_minor')} to your original payment method.")
+    if data.get("credit_minor"):
+        bonus = f", including a {money('bonus_minor')} bonus" if data.get("bonus_minor") else ""
+        said.append(f"{money('credit_minor')} store credit is in your account{bonus}.")
+    if data.get("exchange"):
+        said.append(
+            "Your exchange is being sent now, before your return reaches us."
+            if data.get("instant")
+            else "We're preparing your exchange."
+        )
+        difference = int(data.get("difference_minor") or 0)
+        if difference > 0:
+            left = Money(difference, currency).format()
+            said.append(f"The {left} left over is refunded to your original payment method.")
+        elif difference < 0:
+            more = Money(-difference, currency).format()
+            said.append(f"The new items cost {more} more; we'll ask you to pay the difference.")
+    return " ".join(said) or "We've settled your return."
+
+
 def _said(event: ReturnEvent) -> str | None:
     data = event.data or {}
+    if event.action == Note.SETTLED:
+        return _settled(data)
+    if event.action == Note.ATTENTION and data.get("refund"):
+        # The reason is for staff; the shopper hears that their money is being looked at.
+        return "There's a problem with your refund; we're looking into it."
     if event.action == Note.EXPIRING and data.get("handover_by"):
         by = datetime.fromisoformat(data["handover_by"])
         return f"Reminder: please send your return by {by.day} {by:%b %Y}, or it expires."
