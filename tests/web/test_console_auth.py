@@ -479,9 +479,10 @@ NAV = {
         "Work orders",
         "Manifests",
         "Batch",
+        "Refunds",
         "Deliveries",
     ],
-    Role.AGENT: ["Work queue", "Inventory", "Work orders", "Manifests", "Deliveries"],
+    Role.AGENT: ["Work queue", "Inventory", "Work orders", "Manifests", "Refunds", "Deliveries"],
     Role.INSPECTOR: ["Work queue", "Station", "Inventory", "Work orders", "Manifests", "Batch"],
     Role.ANALYST: ["Work queue", "Inventory", "Work orders", "Manifests"],
 }

@@ -27,13 +27,15 @@ from reclaim.config import Settings
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
 from reclaim.notifications.models import Delivery, OutboxMessage
+from reclaim.refunds import service as refunds
+from reclaim.refunds.schemas import ConfirmationIn, ManualRefundIn
 from reclaim.returns.states import Disposition, Grade
 from reclaim.users import staff
 from reclaim.users.models import StaffUser
 from reclaim.users.roles import PERMISSIONS, Permission, Role
 from reclaim.warehouse import receiving
 from reclaim.warehouse.schemas import ParcelIn
-from tests.factories import actor, order_payload
+from tests.factories import MANUAL_POLICY, actor, order_payload
 from tests.web.conftest import LiveServer
 from tests.web.console_support import COOKIE, Console, visitor, words
 from tests.web.portal_support import png
@@ -153,6 +155,51 @@ class World:
         await routed(self.sessions, number, TEE, Disposition.RECYCLE)
         found: str = await one(self.sessions, "SELECT number FROM manifests WHERE status = 'open'")
         return found
+
+    async def _refund(self, minor: int) -> str:
+        """A refund by hand asked for through the API, for a return on its way."""
+        order_id = self._order()
+        number = (await arriving(self.client, order_id))[0]
+        data = ManualRefundIn.model_validate(
+            {"amount_minor": minor, "currency": "USD", "reason": "Late", "return": number}
+        )
+        async with transaction(self.sessions) as session:
+            made = await refunds.manual_refund(
+                session, order_id, data, actor("api:shop"), MANUAL_POLICY
+            )
+            return made.number
+
+    async def held_refund(self) -> str:
+        """A refund above the threshold, waiting for a second agent."""
+        return await self._refund(15000)
+
+    async def failed_refund(self) -> str:
+        number = await self._refund(2500)
+        failed = ConfirmationIn.model_validate({"event": "refund.failed", "reason": "Expired"})
+        async with transaction(self.sessions) as session:
+            await refunds.confirm(session, number, failed, actor("api:shop"))
+        return number
+
+    async def money_due(self) -> str:
+        """A graded return whose refund waited on a flag that was then cleared by hand."""
+        number = await self.flagged_arriving()
+        await received(self.sessions, number, {TEE: 2})
+        await graded(self.sessions, number, TEE)
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                text("UPDATE returns SET attention = NULL, attention_at = NULL WHERE number = :n"),
+                {"n": number},
+            )
+        return number
+
+    async def flagged_arriving(self) -> str:
+        number = await self.arriving()
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                text("UPDATE returns SET attention = 'Hold', attention_at = :at WHERE number = :n"),
+                {"at": utcnow(), "n": number},
+            )
+        return number
 
     async def dead_delivery(self) -> int:
         now = utcnow()
@@ -278,6 +325,36 @@ ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
     ("POST", "/console/deliveries/replay-all"): (
         Permission.MANAGE_DELIVERIES,
         _post(World.dead_delivery, lambda _: "/console/deliveries/replay-all"),
+    ),
+    ("GET", "/console/refunds"): (
+        Permission.ISSUE_REFUNDS,
+        _with(World.held_refund, lambda _: "/console/refunds"),
+    ),
+    ("POST", "/console/returns/{number}/refunds"): (
+        Permission.ISSUE_REFUNDS,
+        _post(
+            World.arriving,
+            lambda n: f"/console/returns/{n}/refunds",
+            amount="5.00",
+            kind="goodwill",
+            reason="Late",
+        ),
+    ),
+    ("POST", "/console/returns/{number}/refund-due"): (
+        Permission.ISSUE_REFUNDS,
+        _post(World.money_due, lambda n: f"/console/returns/{n}/refund-due"),
+    ),
+    ("POST", "/console/refunds/{number}/retry"): (
+        Permission.ISSUE_REFUNDS,
+        _post(World.failed_refund, lambda r: f"/console/refunds/{r}/retry"),
+    ),
+    ("POST", "/console/refunds/{number}/approve"): (
+        Permission.APPROVE_REFUNDS,
+        _post(World.held_refund, lambda r: f"/console/refunds/{r}/approve"),
+    ),
+    ("POST", "/console/refunds/{number}/decline"): (
+        Permission.APPROVE_REFUNDS,
+        _post(World.held_refund, lambda r: f"/console/refunds/{r}/decline", why="Too much"),
     ),
     ("GET", "/console/inventory"): (
         Permission.VIEW_INVENTORY,

@@ -55,6 +55,8 @@ ABLE_TO: dict[Permission, str] = {
     Permission.MANAGE_MANIFESTS: "manage manifests",
     Permission.VIEW_INVENTORY: "see inventory, work orders and manifests",
     Permission.MANAGE_DELIVERIES: "send failed e-mails and webhooks again",
+    Permission.ISSUE_REFUNDS: "refund shoppers",
+    Permission.APPROVE_REFUNDS: "approve or decline large refunds",
     Permission.MANAGE_USERS: "manage staff accounts",
 }
 
@@ -91,6 +93,7 @@ NAV = (
     NavLink("/console/work-orders", "Work orders", Permission.VIEW_INVENTORY),
     NavLink("/console/manifests", "Manifests", Permission.VIEW_INVENTORY),
     NavLink("/console/batch", "Batch", Permission.PLAN_BATCH),
+    NavLink("/console/refunds", "Refunds", Permission.ISSUE_REFUNDS),
     NavLink("/console/deliveries", "Deliveries", Permission.MANAGE_DELIVERIES),
 )
 

@@ -14,8 +14,10 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from reclaim.errors import NotFound, ValidationFailed
 from reclaim.files.models import ReturnPhoto
+from reclaim.kit.money import Money
 from reclaim.logistics.models import Shipment, TrackingEvent
 from reclaim.orders.models import OrderLine
+from reclaim.refunds.views import ReturnMoney, money_of_return
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from reclaim.returns.rules import normalise_return_number
 from reclaim.returns.states import Action, Note, Status
@@ -50,6 +52,7 @@ class ReturnView:
     photos: dict[int, int]  # return line id -> photos
     flags: list[Flag]
     timeline: list[Entry]
+    money: ReturnMoney
 
     @property
     def undecided(self) -> bool:
@@ -116,7 +119,9 @@ async def load(session: AsyncSession, number: str) -> ReturnView:
             .order_by(ReceivingFlag.id)
         )
     ]
-    return ReturnView(ret, shipment, scans, photos, flags, [told(event) for event in ret.events])
+    timeline = [told(event) for event in ret.events]
+    money = await money_of_return(session, ret)
+    return ReturnView(ret, shipment, scans, photos, flags, timeline, money)
 
 
 WHAT: dict[str, str] = {
@@ -135,6 +140,7 @@ WHAT: dict[str, str] = {
     Note.ATTENTION: "Flagged for attention",
     Note.ATTENTION_RESOLVED: "Flag resolved",
     Note.EXPIRING: "Reminder sent: the handover deadline is near",
+    Note.SETTLED: "Money given back",
 }
 
 # How the usual facts in an event's data read; anything else reads as "Key: value".
@@ -196,9 +202,49 @@ def _flag_words(flag: Mapping[str, Any]) -> str:
     return ", ".join(said)
 
 
+GIVEN = {"refund": "refunded", "store_credit": "credited", "exchange": "put toward the exchange"}
+
+
+def _settled_words(data: Mapping[str, Any]) -> list[str]:
+    """A settlement's lines and what they became, with amounts in the return's currency."""
+    currency = str(data.get("currency") or "")
+
+    def amount(key: str) -> str:
+        return Money(int(data.get(key) or 0), currency).format()
+
+    said = []
+    for line in data.get("lines") or []:
+        if not isinstance(line, Mapping):
+            continue
+        units = int(line.get("units") or 0)
+        verb = GIVEN.get(str(line.get("resolution")), "settled")
+        value = Money(int(line.get("value_minor") or 0), currency).format()
+        notes = " ".join(
+            str(note.get("text"))
+            for note in line.get("explanations") or []
+            if isinstance(note, Mapping)
+        )
+        said.append(
+            f"Line {line.get('line_id')}: {units} unit{'s' if units != 1 else ''} {verb}, "
+            f"{value}" + (f". {notes}" if notes else "")
+        )
+    if data.get("refund"):
+        said.append(f"Refund {data['refund']}: {amount('refund_minor')}")
+    if data.get("credit_minor"):
+        bonus = f", of which {amount('bonus_minor')} bonus" if data.get("bonus_minor") else ""
+        said.append(f"Store credit: {amount('credit_minor')}{bonus}")
+    if data.get("exchange"):
+        said.append(f"Exchange {data['exchange']}: worth {amount('exchange_minor')}")
+    return said
+
+
 def told(event: ReturnEvent) -> Entry:
     data: dict[str, Any] = dict(event.data or {})
     what = WHAT.get(event.action, event.action.replace("_", " ").capitalize())
+    if event.action == Note.SETTLED:
+        return Entry(
+            event.at, event.actor, what, event.to_status.replace("_", " "), _settled_words(data)
+        )
     if event.action == Action.APPROVE and data.get("returnless"):
         what = "Approved without a return: the shopper keeps the item"
     if event.action == Action.INSPECT and event.to_status == Status.RECEIVED:

@@ -119,7 +119,7 @@ async def search_page(request: Request, staff: Viewer, q: str = "") -> Response:
 # --- a return -------------------------------------------------------------------------------
 
 
-async def _return_page(
+async def show_return_page(
     request: Request,
     staff: Staff,
     number: str,
@@ -147,7 +147,7 @@ async def _return_page(
 
 @router.get("/returns/{number}")
 async def return_page(request: Request, number: str, staff: Viewer) -> Response:
-    return await _return_page(request, staff, number)
+    return await show_return_page(request, staff, number)
 
 
 @router.post("/returns/{number}/approve")
@@ -164,7 +164,7 @@ async def approve(request: Request, number: str, staff: Decider) -> Response:
             done = ret.number
     except ReclaimError as error:
         typed = {"note": note, "returnless": keep}
-        return await _return_page(
+        return await show_return_page(
             request, staff, number, error=error, failed="approve", typed=typed
         )
     nxt = (
@@ -185,7 +185,9 @@ async def reject(request: Request, number: str, staff: Decider) -> Response:
             done = (await returns.reject(session, number, staff.actor(), reason)).number
     except ReclaimError as error:
         typed = {"reason": reason}
-        return await _return_page(request, staff, number, error=error, failed="reject", typed=typed)
+        return await show_return_page(
+            request, staff, number, error=error, failed="reject", typed=typed
+        )
     return redirect(
         request,
         _page_of(done),
@@ -204,7 +206,7 @@ async def resolve(request: Request, number: str, staff: Resolver) -> Response:
             ).number
     except ReclaimError as error:
         typed = {"note": remark}
-        return await _return_page(
+        return await show_return_page(
             request, staff, number, error=error, failed="resolve", typed=typed
         )
     return redirect(
@@ -245,7 +247,9 @@ async def resolve_flag(request: Request, number: str, flag_id: str, staff: Resol
     except ReclaimError as error:
         typed = {f"resolution-{flag_id}": remark}
         failed = f"flag-{flag_id}"
-        return await _return_page(request, staff, number, error=error, failed=failed, typed=typed)
+        return await show_return_page(
+            request, staff, number, error=error, failed=failed, typed=typed
+        )
     after = (
         f"{left} receiving flag{'s' if left != 1 else ''} still open."
         if left
