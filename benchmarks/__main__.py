@@ -21,6 +21,7 @@ from benchmarks import (
     logistics,
     policy,
     raw_returns,
+    refunds,
     simulator,
     warehouse,
     worker,
@@ -43,6 +44,7 @@ WORKLOADS: dict[str, Workload] = {
     raw_returns.NAME: raw_returns.run,
     worker.NAME: worker.run,
     logistics.NAME: logistics.run,
+    refunds.NAME: refunds.run,
 }
 
 

@@ -19,21 +19,36 @@ TABLES = (
     "products",
     "orders",
     "order_lines",
+    "order_payments",
     "returns",
     "return_lines",
     "return_events",
+    "refunds",
+    "refund_parts",
+    "credit_accounts",
+    "credit_transactions",
+    "credit_postings",
+    "exchanges",
     "outbox",
     "idempotency_keys",
     "api_keys",
 )
 # Updates don't change counts, so the rows that requests update are compared value by value.
 UPDATED = {
-    "orders": "SELECT external_id, currency, delivered_at, updated_at FROM orders ORDER BY id",
+    "orders": "SELECT external_id, currency, delivered_at, updated_at, paid_minor, "
+    "given_back_minor FROM orders ORDER BY id",
     "order_lines": "SELECT id, quantity, returned_quantity, unit_price_minor FROM order_lines "
     "ORDER BY id",
-    "returns": "SELECT number, status, method, status_reason, updated_at FROM returns ORDER BY id",
-    "return_lines": "SELECT id, received_quantity, grade, disposition FROM return_lines "
+    "order_payments": "SELECT id, method, captured_minor, refunded_minor FROM order_payments "
     "ORDER BY id",
+    "returns": "SELECT number, status, method, status_reason, updated_at FROM returns ORDER BY id",
+    "return_lines": "SELECT id, received_quantity, grade, disposition, settled_quantity, "
+    "settled_minor FROM return_lines ORDER BY id",
+    "refunds": "SELECT number, status, amount_minor FROM refunds ORDER BY id",
+    "refund_parts": "SELECT id, status, amount_minor FROM refund_parts ORDER BY id",
+    "credit_accounts": "SELECT key, balance_minor FROM credit_accounts ORDER BY id",
+    "credit_transactions": "SELECT id, remaining_minor FROM credit_transactions ORDER BY id",
+    "exchanges": "SELECT number, status FROM exchanges ORDER BY id",
     "idempotency_keys": "SELECT id, key, locked_until, response_status FROM idempotency_keys "
     "ORDER BY id",
 }

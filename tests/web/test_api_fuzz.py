@@ -125,15 +125,28 @@ async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
         f"/api/v1/returns/{numbers[1]}/receipts", json={"weight_grams": 90}
     )
     assert response.status_code == 201, response.text
+    flag_id = str(response.json()["flags"][0]["id"])
+    # A refund asked for by hand, and one the shop says failed: to confirm and to retry.
+    refunds = []
+    for event in ("refund.succeeded", "refund.failed"):
+        body = {"amount_minor": 100, "currency": "USD", "reason": "Goodwill"}
+        asked = await client.post("/api/v1/orders/1001/refunds", json=body)
+        assert asked.status_code == 201, asked.text
+        refunds.append(asked.json()["number"])
+        if event == "refund.failed":
+            said = {"event": event, "reason": "Card expired"}
+            told = await client.post(f"/api/v1/refunds/{refunds[-1]}/confirmation", json=said)
+            assert told.status_code == 200, told.text
     return {
         "order_id": ["1001"],
-        "number": numbers,
+        "number": numbers + refunds,
+        "customer": ["cust-ann@example.com"],
         "code": ["DROP-1"],
         "endpoint_id": [endpoint_id],
         # No worker runs here, so no delivery exists: aimed requests get their 404.
         "delivery_id": ["1"],
         "line_id": ["1", "2"],
-        "flag_id": [str(response.json()["flags"][0]["id"])],
+        "flag_id": [flag_id],
     }
 
 

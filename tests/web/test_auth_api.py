@@ -93,6 +93,37 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("POST", "/api/v1/dispositions/plan", {"capacity": {}}, "warehouse:read"),
     ("POST", "/api/v1/dispositions/apply", {"capacity": {}}, "warehouse:write"),
     ("GET", "/api/v1/returns/{number}/lines/1/bin-tag.pdf", None, "warehouse:read"),
+    ("POST", "/api/v1/returns/{number}/refund", None, "refunds:write"),
+    (
+        "POST",
+        "/api/v1/orders/1001/refunds",
+        {"amount_minor": 100, "currency": "USD", "reason": "Late"},
+        "refunds:write",
+    ),
+    ("GET", "/api/v1/refunds", None, "refunds:read"),
+    ("GET", "/api/v1/refunds/RF-00000000", None, "refunds:read"),
+    (
+        "POST",
+        "/api/v1/refunds/RF-00000000/confirmation",
+        {"event": "refund.succeeded"},
+        "refunds:write",
+    ),
+    ("POST", "/api/v1/refunds/RF-00000000/retry", None, "refunds:write"),
+    ("GET", "/api/v1/customers/cust-ann@example.com/store-credit", None, "credit:read"),
+    (
+        "POST",
+        "/api/v1/customers/cust-ann@example.com/store-credit/spend",
+        {"amount_minor": 100, "currency": "USD", "reference": "checkout-1"},
+        "credit:write",
+    ),
+    ("GET", "/api/v1/exchanges", None, "refunds:read"),
+    ("GET", "/api/v1/exchanges/EX-00000000", None, "refunds:read"),
+    (
+        "POST",
+        "/api/v1/exchanges/EX-00000000/shipped",
+        {"carrier": "local", "tracking_number": "1Z1"},
+        "refunds:write",
+    ),
 ]
 
 

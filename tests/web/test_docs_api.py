@@ -72,6 +72,17 @@ OPERATIONS = {
     ("post", "/api/v1/dispositions/plan"),
     ("post", "/api/v1/dispositions/apply"),
     ("get", "/api/v1/returns/{number}/lines/{line_id}/bin-tag.pdf"),
+    ("post", "/api/v1/returns/{number}/refund"),
+    ("post", "/api/v1/orders/{order_id}/refunds"),
+    ("get", "/api/v1/refunds"),
+    ("get", "/api/v1/refunds/{number}"),
+    ("post", "/api/v1/refunds/{number}/confirmation"),
+    ("post", "/api/v1/refunds/{number}/retry"),
+    ("get", "/api/v1/customers/{customer}/store-credit"),
+    ("post", "/api/v1/customers/{customer}/store-credit/spend"),
+    ("get", "/api/v1/exchanges"),
+    ("get", "/api/v1/exchanges/{number}"),
+    ("post", "/api/v1/exchanges/{number}/shipped"),
 }
 # Signed by the sender (Standard Webhooks), not by an API key: nothing to forbid by scope.
 SIGNED = "/api/v1/tracking-events"

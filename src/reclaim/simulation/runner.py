@@ -38,6 +38,7 @@ from reclaim.returns.states import Grade, Method, Reason, Status
 from reclaim.simulation import behaviour
 from reclaim.simulation.inspector import Inspector
 from reclaim.simulation.merchant import CATEGORIES, PROFILE, Merchant, SimProduct, build_merchant
+from reclaim.simulation.shop import Shop
 from reclaim.warehouse import configured, dispositions, inspection, receiving
 from reclaim.warehouse.schemas import CountIn, FlagKind, ParcelIn, WrongItemIn
 
@@ -134,6 +135,10 @@ class Simulation:
         self.end = datetime.combine(config.first_day, datetime.min.time(), UTC) + timedelta(
             days=config.days
         )
+        # Its own random stream, so the shop's doings leave the shoppers' behaviour as it was.
+        self.shop = Shop(
+            sessions, random.Random(config.seed * 7919 + 1), config.order_prefix, self._run_step
+        )
 
     def _at(self, when: datetime, kind: str, step: Step) -> None:
         if when < self.end:
@@ -164,6 +169,7 @@ class Simulation:
             next_day = day + timedelta(days=1)
             while self.queue and self.queue[0].at < next_day:
                 await heapq.heappop(self.queue).step()
+            await self.shop.end_of_day(next_day)
             if self.on_day:
                 self.on_day(day.date())
         self.summary.seconds = time.perf_counter() - started
