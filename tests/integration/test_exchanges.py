@@ -215,3 +215,46 @@ async def test_an_exchange_ships_once_and_the_shopper_is_told(sessions: Sessions
     assert await rows(sessions, "SELECT carrier, tracking_number FROM exchanges") == [
         ("ups", "1Z999AA1")
     ]
+
+
+async def test_an_instant_exchanges_difference_is_refunded_only_once_the_units_arrive(
+    sessions: Sessions,
+) -> None:
+    await seed_tees(sessions, tier="gold")
+    number = await start_return(
+        sessions, policy_with("after_inspection", INSTANT_FOR_GOLD), [swap("TEE-S")]
+    )
+    assert await exchange_rows(sessions) == [("created", True, 5000, 4000, 1000)]
+    # Sent ahead of the tees: nothing is paid back until they are here.
+    assert await rows(sessions, "SELECT count(*) FROM refunds") == [(0,)]
+    assert await given_back(sessions) == 4000
+
+    await receive(sessions, number, ("1", 2))
+
+    assert await rows(sessions, "SELECT kind, status, amount_minor FROM refunds") == [
+        ("exchange_difference", "requested", 1000)
+    ]
+    assert await given_back(sessions) == 5000
+
+
+async def test_a_cancelled_instant_exchange_refunds_nothing_and_frees_its_units(
+    sessions: Sessions,
+) -> None:
+    await seed_tees(sessions, tier="gold")
+    number = await start_return(
+        sessions, policy_with("after_inspection", INSTANT_FOR_GOLD), [swap("TEE-S")]
+    )
+
+    async with transaction(sessions) as session:
+        await returns.cancel(session, number, actor("shopper"), "Changed my mind")
+
+    assert await exchange_rows(sessions) == [("cancelled", True, 5000, 4000, 1000)]
+    assert await rows(sessions, "SELECT count(*) FROM refunds") == [(0,)]
+    assert await given_back(sessions) == 0
+    assert await rows(sessions, "SELECT settled_quantity, settled_minor FROM return_lines") == [
+        (0, 0)
+    ]
+    assert (
+        await scalar(sessions, "SELECT returned_quantity FROM order_lines WHERE line_ref = '1'")
+        == 0
+    )

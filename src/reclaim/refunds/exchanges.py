@@ -272,6 +272,11 @@ async def on_return_ended(session: AsyncSession, ret: Return, actor: Actor) -> N
         held = min(exchange.value_minor, exchange.price_minor)
         if held > 0:
             await service.release(session, ret.order_id, held)
+        # The lines it settled are settled no more: nothing went out for them.
+        refs = {str(item["line_id"]) for item in exchange.items}
+        for line in ret.lines:
+            if line.order_line.line_ref in refs:
+                line.settled_at, line.settled_quantity, line.settled_minor = None, 0, 0
         enqueue(
             session,
             "exchange.cancelled",
