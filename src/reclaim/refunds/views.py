@@ -14,6 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from reclaim.orders.models import Order, OrderLine, OrderPayment
 from reclaim.policy.schema import RefundTiming
 from reclaim.refunds import credit, service, settlement
+from reclaim.refunds.exchanges import exchanges_of_return
 from reclaim.refunds.models import CreditTransaction, Exchange, Refund
 from reclaim.refunds.settlement import DueLine
 from reclaim.returns.models import Return, ReturnLine
@@ -145,9 +146,7 @@ async def money_of_return(session: AsyncSession, ret: Return) -> ReturnMoney:
     refunds = await service.refunds_of_return(session, ret.id)
     retried = frozenset(refund.retry_of for refund in refunds if refund.retry_of is not None)
     issued = await credit.credit_of_return(session, ret.id)
-    exchanges = await session.scalars(
-        select(Exchange).where(Exchange.return_id == ret.id).order_by(Exchange.id)
-    )
+    exchanges = await exchanges_of_return(session, ret.id)
     payments = await session.scalars(
         select(OrderPayment)
         .where(OrderPayment.order_id == ret.order_id)
