@@ -13,6 +13,7 @@ from reclaim.notifications.models import (
 )
 from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.policy.models import PolicyVersion
+from reclaim.prediction.models import PredictionModel
 from reclaim.refunds.models import (
     CreditAccount,
     CreditPosting,
@@ -55,6 +56,7 @@ __all__ = [
     "RefundPart",
     "OutboxMessage",
     "PolicyVersion",
+    "PredictionModel",
     "Product",
     "Return",
     "ReturnEvent",

@@ -8,12 +8,15 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reclaim.cli.analytics import analytics_app
 from reclaim.cli.common import console, with_database
 from reclaim.cli.credit import credit_app
 from reclaim.cli.demo import demo
 from reclaim.cli.facilities import facilities_app
 from reclaim.cli.imports import import_app
+from reclaim.cli.model import model_app
 from reclaim.cli.policy import policy_app
+from reclaim.cli.report import report
 from reclaim.cli.simulate import simulate
 from reclaim.cli.tracking import tracking_app
 from reclaim.cli.users import users_app
@@ -46,6 +49,9 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(users_app, name="users")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(credit_app, name="credit")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(model_app, name="model")
+app.command("report")(report)
 app.command("simulate")(simulate)
 app.command("worker")(worker)
 app.command("demo")(demo)

@@ -35,6 +35,10 @@ class Scope(StrEnum):
     # Store-credit balances; writing spends credit at the shop's checkout.
     CREDIT_READ = "credit:read"
     CREDIT_WRITE = "credit:write"
+    # KPIs, findings, product return rates, forecasts and exports of returns and KPIs.
+    ANALYTICS_READ = "analytics:read"
+    # Scoring a cart or order for return risk at the shop's checkout.
+    PREDICTIONS_READ = "predictions:read"
 
 
 ALL_SCOPES = tuple(Scope)

@@ -26,6 +26,7 @@ class Permission(StrEnum):
     MANAGE_DELIVERIES = "manage_deliveries"  # dead e-mails and webhooks, replay
     ISSUE_REFUNDS = "issue_refunds"  # settle what is due, manual and goodwill refunds, retries
     APPROVE_REFUNDS = "approve_refunds"  # the second agent's yes or no on a large refund
+    VIEW_ANALYTICS = "view_analytics"  # dashboards, findings, forecasts, risk scores, exports
     MANAGE_USERS = "manage_users"
 
 
@@ -54,11 +55,14 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_DELIVERIES,
             Permission.ISSUE_REFUNDS,
             Permission.APPROVE_REFUNDS,
+            Permission.VIEW_ANALYTICS,
         }
     ),
     Role.INSPECTOR: _WAREHOUSE,
     # Analysts read everything and change nothing.
-    Role.ANALYST: frozenset({Permission.VIEW_RETURNS, Permission.VIEW_INVENTORY}),
+    Role.ANALYST: frozenset(
+        {Permission.VIEW_RETURNS, Permission.VIEW_INVENTORY, Permission.VIEW_ANALYTICS}
+    ),
 }
 
 

@@ -57,6 +57,7 @@ ABLE_TO: dict[Permission, str] = {
     Permission.MANAGE_DELIVERIES: "send failed e-mails and webhooks again",
     Permission.ISSUE_REFUNDS: "refund shoppers",
     Permission.APPROVE_REFUNDS: "approve or decline large refunds",
+    Permission.VIEW_ANALYTICS: "see returns analytics",
     Permission.MANAGE_USERS: "manage staff accounts",
 }
 
@@ -95,6 +96,7 @@ NAV = (
     NavLink("/console/batch", "Batch", Permission.PLAN_BATCH),
     NavLink("/console/refunds", "Refunds", Permission.ISSUE_REFUNDS),
     NavLink("/console/deliveries", "Deliveries", Permission.MANAGE_DELIVERIES),
+    NavLink("/console/analytics", "Analytics", Permission.VIEW_ANALYTICS),
 )
 
 

@@ -1,0 +1,7 @@
+"""Exports of returns and KPIs as CSV and Parquet."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""KPIs over the API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
