@@ -45,7 +45,7 @@ from reclaim.refunds.rules import LineState, order_total, settle_lines
 from reclaim.returns import service as returns
 from reclaim.returns.lifecycle import Actor
 from reclaim.returns.schemas import ReturnIn
-from reclaim.returns.states import Grade, Method, Reason, Resolution, Status
+from reclaim.returns.states import SHOPPER_REASONS, Grade, Method, Reason, Resolution, Status
 from reclaim.warehouse.receiving import receive_parcel
 from reclaim.warehouse.schemas import ParcelIn
 
@@ -60,7 +60,7 @@ GRADES = (None, *Grade)
 GRADE_WEIGHTS = (30, 15, 15, 12, 12, 10, 6)
 RESOLUTIONS = (Resolution.REFUND, Resolution.STORE_CREDIT, Resolution.EXCHANGE)
 # Reasons the built-in policy approves on the spot (it reviews unauthorised purchases).
-REASONS = tuple(reason for reason in Reason if reason is not Reason.UNAUTHORIZED_PURCHASE)
+REASONS = tuple(r for r in Reason if r in SHOPPER_REASONS and r is not Reason.UNAUTHORIZED_PURCHASE)
 # (sku, name, category, unit price): worth sending back (the built-in policy lets the shopper
 # keep items under 40.00) and exchangeable; two units of three lines stay under its review bar.
 PRODUCTS = (

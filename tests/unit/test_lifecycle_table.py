@@ -83,6 +83,7 @@ LEADS_TO: dict[Action, dict[Status, frozenset[Status]]] = {
 TERMINAL_STATUSES = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED, S.COMPLETED})
 
 CUSTOMER_FAULT = {
+    Reason.UNSPECIFIED,
     Reason.NO_LONGER_NEEDED,
     Reason.ORDERED_BY_MISTAKE,
     Reason.BETTER_PRICE,

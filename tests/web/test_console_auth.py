@@ -481,10 +481,19 @@ NAV = {
         "Batch",
         "Refunds",
         "Deliveries",
+        "Analytics",
     ],
-    Role.AGENT: ["Work queue", "Inventory", "Work orders", "Manifests", "Refunds", "Deliveries"],
+    Role.AGENT: [
+        "Work queue",
+        "Inventory",
+        "Work orders",
+        "Manifests",
+        "Refunds",
+        "Deliveries",
+        "Analytics",
+    ],
     Role.INSPECTOR: ["Work queue", "Station", "Inventory", "Work orders", "Manifests", "Batch"],
-    Role.ANALYST: ["Work queue", "Inventory", "Work orders", "Manifests"],
+    Role.ANALYST: ["Work queue", "Inventory", "Work orders", "Manifests", "Analytics"],
 }
 
 

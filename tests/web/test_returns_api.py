@@ -163,6 +163,10 @@ BAD_LINES = {
     "keep_item asked for by the shopper": (return_payload(method="keep_item"), "validation-failed"),
     "keep_item resolution asked for": (_line(resolution="keep_item"), "validation-failed"),
     "more than was bought": (_line(quantity=3), "quantity-exceeded"),
+    "no reason stated, which only imported history has": (
+        _line(reason="unspecified"),
+        "validation-failed",
+    ),
 }
 
 

@@ -54,6 +54,7 @@ from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from reclaim.returns.schemas import ReturnIn
 from reclaim.returns.states import (
     RELEASED,
+    SHOPPER_REASONS,
     Action,
     Method,
     Note,
@@ -107,6 +108,10 @@ async def create_return(
     approves nothing by itself) leaves it requested for staff."""
     if data.method is Method.KEEP_ITEM:
         raise ValidationFailed("keep_item is decided by the merchant, not requested.")
+    if any(line.reason not in SHOPPER_REASONS for line in data.lines):
+        raise ValidationFailed(
+            "Give the reason for each line; 'unspecified' is only for imported history."
+        )
     order = await session.scalar(
         select(Order)
         .where(Order.external_id == data.order_id)

@@ -169,6 +169,12 @@ class Reason(StrEnum):
     DAMAGED_IN_TRANSIT = "damaged_in_transit"
     ARRIVED_TOO_LATE = "arrived_too_late"
     UNAUTHORIZED_PURCHASE = "unauthorized_purchase"
+    # Imported history that never said why ("Not stated"); a shopper or integration always
+    # gives a reason, so none of them is offered this one.
+    UNSPECIFIED = "unspecified"
+
+
+SHOPPER_REASONS = frozenset(Reason) - {Reason.UNSPECIFIED}
 
 
 class Fault(StrEnum):
@@ -193,6 +199,8 @@ FAULT: dict[Reason, Fault] = {
     Reason.DAMAGED_IN_TRANSIT: Fault.CARRIER,
     Reason.ARRIVED_TOO_LATE: Fault.CARRIER,
     Reason.UNAUTHORIZED_PURCHASE: Fault.REVIEW,
+    # Nothing says the merchant or the carrier was at fault.
+    Reason.UNSPECIFIED: Fault.CUSTOMER,
 }
 
 # Amazon's customer-return reason codes, for imports and exports of marketplace data.
@@ -211,6 +219,7 @@ AMAZON_CODE: dict[Reason, str] = {
     Reason.DAMAGED_IN_TRANSIT: "CR-DAMAGED_BY_CARRIER",
     Reason.ARRIVED_TOO_LATE: "CR-MISSED_ESTIMATED_DELIVERY",
     Reason.UNAUTHORIZED_PURCHASE: "CR-UNAUTHORIZED_PURCHASE",
+    Reason.UNSPECIFIED: "NO_REASON_GIVEN",
 }
 REASON_FROM_AMAZON = {code: reason for reason, code in AMAZON_CODE.items()}
 
