@@ -17,8 +17,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from benchmarks import (
+    analytics,
     http_returns,
     logistics,
+    online_retail_import,
     policy,
     raw_returns,
     refunds,
@@ -45,6 +47,8 @@ WORKLOADS: dict[str, Workload] = {
     worker.NAME: worker.run,
     logistics.NAME: logistics.run,
     refunds.NAME: refunds.run,
+    online_retail_import.NAME: online_retail_import.run,
+    analytics.NAME: analytics.run,
 }
 
 

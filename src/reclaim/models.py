@@ -1,5 +1,13 @@
 """Every table, imported in one place so migrations and tests see the whole schema."""
 
+from reclaim.analytics.models import (
+    CohortDay,
+    OrderDay,
+    ReturnDay,
+    ReturnFact,
+    RollupCursor,
+    SalesDay,
+)
 from reclaim.api.models import IdempotencyRecord
 from reclaim.catalog.models import Product
 from reclaim.db import Base
@@ -40,6 +48,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
+    "CohortDay",
     "Customer",
     "Delivery",
     "DeliveryAttempt",
@@ -47,6 +56,7 @@ __all__ = [
     "IdempotencyRecord",
     "Order",
     "OrderLine",
+    "OrderDay",
     "OrderPayment",
     "CreditAccount",
     "CreditPosting",
@@ -59,7 +69,9 @@ __all__ = [
     "PredictionModel",
     "Product",
     "Return",
+    "ReturnDay",
     "ReturnEvent",
+    "ReturnFact",
     "ReturnLine",
     "ReturnPhoto",
     "Shipment",
@@ -73,6 +85,8 @@ __all__ = [
     "Receipt",
     "ReceivingFlag",
     "RefurbWorkOrder",
+    "RollupCursor",
+    "SalesDay",
     "StaffSession",
     "StaffUser",
     "FormSubmission",

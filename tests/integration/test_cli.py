@@ -375,6 +375,7 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
         "users",
         "warehouse",
         "credit",
+        "analytics",
     }
 
 

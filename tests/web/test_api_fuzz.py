@@ -147,6 +147,8 @@ async def known(client: httpx.AsyncClient) -> dict[str, list[str]]:
         "delivery_id": ["1"],
         "line_id": ["1", "2"],
         "flag_id": [flag_id],
+        # Products of order 1001: a product return rate to aim at.
+        "sku": ["TEE-M", "MUG"],
     }
 
 

@@ -124,6 +124,18 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
         {"carrier": "local", "tracking_number": "1Z1"},
         "refunds:write",
     ),
+    ("GET", "/api/v1/analytics/forecast", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/kpis", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/kpis/series", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/kpis/breakdown", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/definitions", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/findings", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/products", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/products/TEE-M", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/exports/returns.csv", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/exports/returns.parquet", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/exports/kpis.csv", None, "analytics:read"),
+    ("GET", "/api/v1/analytics/exports/kpis.parquet", None, "analytics:read"),
 ]
 
 

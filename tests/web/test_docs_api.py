@@ -83,6 +83,18 @@ OPERATIONS = {
     ("get", "/api/v1/exchanges"),
     ("get", "/api/v1/exchanges/{number}"),
     ("post", "/api/v1/exchanges/{number}/shipped"),
+    ("get", "/api/v1/analytics/forecast"),
+    ("get", "/api/v1/analytics/kpis"),
+    ("get", "/api/v1/analytics/kpis/series"),
+    ("get", "/api/v1/analytics/kpis/breakdown"),
+    ("get", "/api/v1/analytics/definitions"),
+    ("get", "/api/v1/analytics/findings"),
+    ("get", "/api/v1/analytics/products"),
+    ("get", "/api/v1/analytics/products/{sku}"),
+    ("get", "/api/v1/analytics/exports/returns.csv"),
+    ("get", "/api/v1/analytics/exports/returns.parquet"),
+    ("get", "/api/v1/analytics/exports/kpis.csv"),
+    ("get", "/api/v1/analytics/exports/kpis.parquet"),
 }
 # Signed by the sender (Standard Webhooks), not by an API key: nothing to forbid by scope.
 SIGNED = "/api/v1/tracking-events"

@@ -9,6 +9,7 @@ import typer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reclaim.analytics import rollups
 from reclaim.cli.common import console, database, live_policy, run
 from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
@@ -58,6 +59,8 @@ def demo(
                 console.print(f"{places} drop-off points, lockers, stores and a warehouse.")
                 print_summary(await simulate_with_progress(sessions, config), config)
                 await _history_is_not_news(sessions)
+                built = await rollups.rebuild(sessions)
+                console.print(f"Analytics built from {built.returns:,} returns.")
             return (
                 await _fresh_demo_key(sessions),
                 await _demo_shopper(sessions),

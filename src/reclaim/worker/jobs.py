@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from reclaim.analytics import rollups
 from reclaim.api.models import IdempotencyRecord
 from reclaim.db import transaction
 from reclaim.kit.money import Money
@@ -28,6 +30,9 @@ HANDOVER_LIMIT = 500
 # Store credit expires by the day; a few minutes late is unnoticeable, and a spend expires a
 # customer's own overdue credit itself before it takes any.
 CREDIT_EXPIRY_EVERY_SECONDS = 600.0
+# Dashboards read the rollups: a minute behind is fresh, and a refresh that finds nothing new
+# costs tens of milliseconds.
+ROLLUPS_EVERY_SECONDS = 60.0
 
 
 async def sweep_idempotency_keys(
@@ -48,8 +53,8 @@ async def sweep_idempotency_keys(
 
 
 def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolicy) -> list[Job]:
-    """Handover reminders and expiry every minute; the idempotency sweep and store-credit
-    expiry every ten."""
+    """Handover reminders and expiry, and the analytics rollups, every minute; the idempotency
+    sweep and store-credit expiry every ten."""
 
     async def handover(now: datetime) -> str | None:
         report = await remind_and_expire(
@@ -95,4 +100,5 @@ def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolic
         Job("handover", HANDOVER_EVERY_SECONDS, handover),
         Job("idempotency sweep", SWEEP_EVERY_SECONDS, sweep),
         Job("store credit expiry", CREDIT_EXPIRY_EVERY_SECONDS, expire_credit),
+        Job("analytics rollups", ROLLUPS_EVERY_SECONDS, partial(rollups.refresh_job, sessions)),
     ]
