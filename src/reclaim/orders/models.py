@@ -52,7 +52,9 @@ class Order(Base):
     paid_minor: Mapped[int] = mapped_column(default=0)
     given_back_minor: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     customer: Mapped[Customer] = relationship(lazy="raise")
     lines: Mapped[list[OrderLine]] = relationship(

@@ -83,7 +83,7 @@ class ReturnLine(Base):
     received_quantity: Mapped[int] = mapped_column(default=0)
     grade: Mapped[str | None] = mapped_column(String(16))
     disposition: Mapped[str | None] = mapped_column(String(20))
-    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     inspected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispositioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The line's resolution, given once: the units it was given for and what they were worth

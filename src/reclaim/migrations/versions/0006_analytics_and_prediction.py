@@ -220,9 +220,17 @@ def upgrade() -> None:
     with op.batch_alter_table("prediction_models", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_prediction_models_active"), ["active"], unique=False)
         batch_op.create_index(batch_op.f("ix_prediction_models_kind"), ["kind"], unique=False)
+    # The rollups' refresh looks for orders changed since it last ran, and the forecast for
+    # lines received in the last year: both by range, on tables that only grow.
+    op.create_index(op.f("ix_orders_updated_at"), "orders", ["updated_at"], unique=False)
+    op.create_index(
+        op.f("ix_return_lines_received_at"), "return_lines", ["received_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_return_lines_received_at"), table_name="return_lines")
+    op.drop_index(op.f("ix_orders_updated_at"), table_name="orders")
     with op.batch_alter_table("prediction_models", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_prediction_models_kind"))
         batch_op.drop_index(batch_op.f("ix_prediction_models_active"))
