@@ -18,6 +18,7 @@ from typing import Any
 
 from benchmarks import (
     analytics,
+    dashboard,
     http_returns,
     logistics,
     online_retail_import,
@@ -49,6 +50,7 @@ WORKLOADS: dict[str, Workload] = {
     refunds.NAME: refunds.run,
     online_retail_import.NAME: online_retail_import.run,
     analytics.NAME: analytics.run,
+    dashboard.NAME: dashboard.run,
 }
 
 

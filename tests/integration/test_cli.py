@@ -376,6 +376,8 @@ def test_python_dash_m_reclaim_help_lists_every_command() -> None:
         "warehouse",
         "credit",
         "analytics",
+        "report",
+        "model",
     }
 
 

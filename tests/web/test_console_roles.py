@@ -427,6 +427,14 @@ ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
         Permission.DISPOSITION,
         _with(World.routed, lambda n: _station(n, f"/lines/{TEE}/bin-tag.pdf")),
     ),
+    ("GET", "/console/analytics"): (
+        Permission.VIEW_ANALYTICS,
+        _with(_nothing, lambda _: "/console/analytics?since=2026-01-01&until=2026-03-31"),
+    ),
+    ("GET", "/console/analytics/export/{name}"): (
+        Permission.VIEW_ANALYTICS,
+        _with(_nothing, lambda _: "/console/analytics/export/returns.csv"),
+    ),
 }
 
 

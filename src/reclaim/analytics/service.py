@@ -333,7 +333,7 @@ def _scope(model: Any, day: Any, filters: Filters, slices: tuple[str, ...]) -> l
     return scope
 
 
-def _return_scope(filters: Filters) -> list[Any]:
+def return_scope(filters: Filters) -> list[Any]:
     return _scope(ReturnDay, ReturnDay.day, filters, SLICES)
 
 
@@ -390,7 +390,7 @@ def _return_sums(currency: str | None) -> list[Any]:
 
 async def _totals(session: AsyncSession, filters: Filters, currency: str | None) -> Totals:
     row = (
-        await session.execute(select(*_return_sums(currency)).where(*_return_scope(filters)))
+        await session.execute(select(*_return_sums(currency)).where(*return_scope(filters)))
     ).one()
     cohort = await session.scalar(
         select(func.sum(CohortDay.returned_units)).where(*_cohort_scope(filters))
@@ -417,7 +417,7 @@ async def _grouped(
     column = ReturnDay.day if by == "day" else getattr(ReturnDay, by)
     rows = await session.execute(
         select(column.label("key"), *_return_sums(currency))
-        .where(*_return_scope(filters))
+        .where(*return_scope(filters))
         .group_by(column)
     )
     grouped.extend((row.key, Totals.of(dict(row._mapping))) for row in rows)
@@ -444,7 +444,7 @@ async def _reason_mix(session: AsyncSession, filters: Filters) -> list[ReasonSha
     rows = (
         await session.execute(
             select(ReturnDay.reason, func.sum(ReturnDay.returned_units))
-            .where(*_return_scope(filters))
+            .where(*return_scope(filters))
             .group_by(ReturnDay.reason)
         )
     ).all()
