@@ -17,6 +17,8 @@ from reclaim.catalog.models import Product
 from reclaim.db import transaction
 from reclaim.kit.clock import utcnow
 from reclaim.orders.models import Order
+from reclaim.orders.schemas import OrderIn
+from reclaim.orders.service import upsert_order
 from reclaim.returns.models import Return, ReturnEvent, ReturnLine
 from tests.integration.analytics_support import History, at, build_history
 from tests.integration.helpers import rows, run_cli
@@ -177,6 +179,55 @@ async def test_an_order_moved_to_another_day_leaves_its_old_day(
     sales = await rows(sessions, "SELECT day, sku FROM analytics_sales_days WHERE sku = 'MUG'")
     assert sorted(str(day) for day, _ in sales) == ["2026-03-02", "2026-03-04", "2026-03-12"]
     assert await _rollups(sessions) == (await _rebuilt(sessions))
+
+
+def _order(lines: list[tuple[str, str, int]]) -> OrderIn:
+    return OrderIn.model_validate(
+        {
+            "order_id": "E1",
+            "customer": {"id": "c-edit", "email": "edit@example.com"},
+            "currency": "USD",
+            "placed_at": "2026-03-02T10:00:00Z",
+            "lines": [
+                {"line_id": ref, "sku": sku, "quantity": quantity, "unit_price_minor": 1000}
+                for ref, sku, quantity in lines
+            ],
+        }
+    )
+
+
+async def test_an_order_whose_lines_alone_change_is_read_again(
+    sessions: Sessions, history: History
+) -> None:
+    async with transaction(sessions) as session:
+        await upsert_order(session, _order([("1", "TEE-S", 1), ("2", "MUG", 2)]))
+    await rollups.refresh(sessions)
+    # The shop corrects it: the M, not the S; one mug fewer and a cup more. The header stays.
+    async with transaction(sessions) as session:
+        await upsert_order(session, _order([("1", "TEE-M", 1), ("2", "MUG", 1), ("3", "CUP", 1)]))
+    await rollups.refresh(sessions)
+
+    sales = await rows(
+        sessions,
+        "SELECT sku, SUM(shipped_units) FROM analytics_sales_days WHERE day = '2026-03-02' "
+        "AND sku IN ('TEE-S', 'TEE-M', 'MUG', 'CUP') GROUP BY sku ORDER BY sku",
+    )
+    incremental = await _rollups(sessions)
+    assert incremental == (await _rebuilt(sessions))
+    assert ("TEE-S", 1) not in [tuple(row) for row in sales]
+
+
+async def test_an_order_upserted_unchanged_is_not_read_again(
+    sessions: Sessions, history: History
+) -> None:
+    async with transaction(sessions) as session:
+        await upsert_order(session, _order([("1", "TEE-S", 1)]))
+    async with transaction(sessions) as session:
+        first = await session.scalar(select(Order.updated_at).where(Order.external_id == "E1"))
+        await upsert_order(session, _order([("1", "TEE-S", 1)]))
+    async with transaction(sessions) as session:
+        again = await session.scalar(select(Order.updated_at).where(Order.external_id == "E1"))
+    assert again == first
 
 
 async def _rebuilt(sessions: Sessions) -> dict[str, list[dict[str, Any]]]:

@@ -95,6 +95,9 @@ def facts(stamp: int, touched: CompoundSelect | None) -> Select[Any]:
     keep = Return.method == Method.KEEP_ITEM.value
     counted = Return.status.not_in([s.value for s in NOT_RETURNED])
     channel = func.coalesce(DispositionRecord.channel, ReturnLine.disposition)
+    # The warehouse values a unit in its product's currency; a return in another currency can't
+    # add it to its own money, so such a unit counts in neither recovery nor cost.
+    same_money = DispositionRecord.currency == Return.currency
     routed = case(
         (
             channel.is_not(None),
@@ -155,12 +158,29 @@ def facts(stamp: int, touched: CompoundSelect | None) -> Select[Any]:
             (ReturnLine.resolution.in_([r.value for r in RETAINED]), ReturnLine.settled_minor),
             else_=0,
         ),
-        "dispositioned_price_minor": OrderLine.unit_price_minor * routed,
-        "recovered_minor": func.coalesce(
-            DispositionRecord.realized_value_minor, DispositionRecord.expected_value_minor, 0
+        "dispositioned_price_minor": case(
+            (or_(DispositionRecord.id.is_(None), same_money), OrderLine.unit_price_minor * routed),
+            else_=0,
         ),
-        "cost_minor": func.coalesce(
-            DispositionRecord.realized_cost_minor, DispositionRecord.expected_cost_minor, 0
+        "recovered_minor": case(
+            (
+                same_money,
+                func.coalesce(
+                    DispositionRecord.realized_value_minor,
+                    DispositionRecord.expected_value_minor,
+                    0,
+                ),
+            ),
+            else_=0,
+        ),
+        "cost_minor": case(
+            (
+                same_money,
+                func.coalesce(
+                    DispositionRecord.realized_cost_minor, DispositionRecord.expected_cost_minor, 0
+                ),
+            ),
+            else_=0,
         ),
         "cycle_hours": _hours(Return.created_at, settled),
         "scan_cycle_hours": _hours(first_scan, settled),

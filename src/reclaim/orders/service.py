@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from reclaim.catalog.service import upsert_product
 from reclaim.db import insert_ignoring_conflict
 from reclaim.errors import Conflict, NotFound
+from reclaim.kit.clock import utcnow
 from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.orders.schemas import CustomerIn, OrderIn, PaymentIn
 
@@ -87,6 +88,10 @@ async def upsert_order(session: AsyncSession, data: OrderIn) -> UpsertResult:
         setattr(order, field, value)
     await _sync_lines(session, order, data)
     await _sync_payments(session, order, data)
+    if session.is_modified(order) or any(session.is_modified(line) for line in order.lines):
+        # Analytics re-reads orders by when they changed: an edit to the lines alone must
+        # say so too, though the header's own columns are as they were.
+        order.updated_at = utcnow()
     await session.flush()
     return UpsertResult(order, created)
 
