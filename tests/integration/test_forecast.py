@@ -86,7 +86,7 @@ async def test_each_facility_history_counts_returns_and_units_per_day(sessions: 
     assert [(one.facility, one.name) for one in found] == [
         ("WH-N", "North warehouse"),
         ("WH-S", "South warehouse"),
-        (UNASSIGNED, "No facility"),
+        (UNASSIGNED, "Straight to the warehouse"),
     ]
     north, south, unassigned = (one.history for one in found)
     assert north.first_day == TODAY - timedelta(days=10)

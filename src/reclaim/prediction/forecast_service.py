@@ -1,7 +1,8 @@
 """The inbound forecast per facility, from what each facility received.
 
-A return line counts on the day (UTC) its units were received, at its return's facility; a return
-with no facility counts under ``unassigned``. A line received in several parcels counts whole on
+A return line counts on the day (UTC) its units were received, under its return's facility: the
+drop-off point, locker or store it was handed in at, which is where its parcels come from. Returns
+sent straight to the warehouse (labels, pickups) name no facility and count under ``unassigned``. A line received in several parcels counts whole on
 the day of its last one (the line keeps one receipt time).
 """
 
@@ -30,7 +31,7 @@ from reclaim.prediction.forecast import (
 from reclaim.returns.models import Return, ReturnLine
 
 UNASSIGNED = "unassigned"
-UNASSIGNED_NAME = "No facility"
+UNASSIGNED_NAME = "Straight to the warehouse"
 # A year is enough for the weekday profile and the level, and keeps the read small.
 HISTORY_DAYS = 365
 DEFAULT_HORIZON = 28
