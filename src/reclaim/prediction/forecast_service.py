@@ -2,8 +2,9 @@
 
 A return line counts on the day (UTC) its units were received, under its return's facility: the
 drop-off point, locker or store it was handed in at, which is where its parcels come from. Returns
-sent straight to the warehouse (labels, pickups) name no facility and count under ``unassigned``. A line received in several parcels counts whole on
-the day of its last one (the line keeps one receipt time).
+sent straight to the warehouse (labels, pickups) name no facility and count under
+``unassigned``. A line received in several parcels counts whole on the day of its last one (the
+line keeps one receipt time).
 """
 
 from __future__ import annotations
