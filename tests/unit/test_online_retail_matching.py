@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from reclaim.analytics.online_retail import (
+    PURCHASE_SCHEMA,
     Matching,
     Unmatched,
     match_returns,
@@ -27,10 +29,26 @@ def _line(
     )
 
 
-def _match(tmp_path: Path, *lines: str) -> Matching:
+def _frame(tmp_path: Path, *lines: str) -> pl.DataFrame:
     path = tmp_path / "retail.csv"
     path.write_text("\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
-    return match_returns(read_transactions(path).frame)
+    return read_transactions(path).frame
+
+
+def _match(tmp_path: Path, *lines: str) -> Matching:
+    return match_returns(_frame(tmp_path, *lines))
+
+
+def _held(*purchases: tuple[int, str, str, str, int]) -> pl.DataFrame:
+    """Order lines in the database: (line id, order, code, bought at, units left)."""
+    return pl.DataFrame(
+        [
+            (line, order, "12347", code, datetime.fromisoformat(f"2011-{at}"), 1275, room)
+            for line, order, code, at, room in purchases
+        ],
+        schema=PURCHASE_SCHEMA,
+        orient="row",
+    )
 
 
 def _taken(matching: Matching) -> list[tuple[str, str, int]]:
@@ -101,6 +119,71 @@ def test_more_units_returned_than_bought_match_in_part_and_the_rest_is_reported(
     assert _why(matching) == [("C542001", Unmatched.MORE_THAN_BOUGHT.value, 3)]
 
 
+def test_a_return_of_what_was_all_given_back_already_is_more_than_bought(
+    tmp_path: Path,
+) -> None:
+    matching = _match(
+        tmp_path,
+        _line("540001", 2, "01-10 10:00"),
+        _line("C541001", -2, "02-10 10:00"),
+        _line("C542001", -1, "03-10 10:00"),
+    )
+
+    assert _taken(matching) == [("C541001", "540001", 2)]
+    assert _why(matching) == [("C542001", Unmatched.MORE_THAN_BOUGHT.value, 1)]
+
+
+def test_orders_already_held_match_with_only_the_units_they_have_left(tmp_path: Path) -> None:
+    frame = _frame(tmp_path, _line("C565001", -5, "09-02 10:00"))
+    # An earlier file's orders: the latest had 1 of its units left, the one before 3.
+    held = _held(
+        (7, "540001", "22423", "01-10 10:00", 3),
+        (9, "541001", "22423", "02-10 10:00", 1),
+        (11, "541001", "21212", "02-10 10:00", 9),
+        (12, "566001", "22423", "09-05 10:00", 9),
+    )
+
+    matching = match_returns(frame, held)
+
+    assert [
+        (row["purchase_invoice"], row["purchase_line"], row["quantity"])
+        for row in matching.allocations.iter_rows(named=True)
+    ] == [("541001", 9, 1), ("540001", 7, 3)]
+    assert _why(matching) == [("C565001", Unmatched.MORE_THAN_BOUGHT.value, 1)]
+
+
+def test_cancellation_lines_imported_before_are_skipped(tmp_path: Path) -> None:
+    frame = _frame(
+        tmp_path,
+        _line("540001", 4, "01-10 10:00"),
+        _line("C541001", -2, "02-10 10:00"),
+        _line("C541001", -2, "02-10 10:00"),
+        _line("C542001", -1, "03-10 10:00"),
+    )
+
+    matching = match_returns(frame, imported=frozenset({"C541001|22423|-2|1275|1"}))
+
+    assert _taken(matching) == [("C541001", "540001", 2), ("C542001", "540001", 1)]
+    assert matching.already_imported == 1
+    assert matching.allocations["return_key"].to_list() == [
+        "C541001|22423|-2|1275|2",
+        "C542001|22423|-1|1275|1",
+    ]
+
+
+def test_a_cancellation_line_keeps_its_key_when_another_row_is_fixed(tmp_path: Path) -> None:
+    before = _frame(tmp_path, _line("540001", 4, "01-10 10:00"), _line("C542001", -1, "03-10 1h"))
+    after = _frame(
+        tmp_path,
+        _line("540001", 4, "01-10 10:00"),
+        _line("C541001", -2, "02-10 10:00"),
+        _line("C542001", -1, "03-10 10:00"),
+    )
+
+    assert match_returns(before).allocations["return_key"].to_list() == []
+    assert "C542001|22423|-1|1275|1" in match_returns(after).allocations["return_key"]
+
+
 def test_a_purchase_after_the_return_is_not_what_it_gave_back(tmp_path: Path) -> None:
     matching = _match(
         tmp_path,
@@ -168,7 +251,7 @@ def test_the_summary_counts_each_reason_with_an_example(tmp_path: Path) -> None:
 
     assert unmatched_summary(matching.unmatched) == [
         (
-            "no earlier purchase in the file (bought before it starts)",
+            "no earlier purchase (bought before the history starts)",
             2,
             6,
             "row 1: 2 × 22423 on C542001",

@@ -152,9 +152,46 @@ def test_every_malformed_kind_is_skipped_and_named_by_its_row() -> None:
         RowProblem(8, "unit price -1.85 is negative"),
         RowProblem(9, "quantity 6 is positive on cancellation C536379"),
         RowProblem(10, "quantity -32 is negative on sale invoice 536367"),
+        RowProblem(12, "unit price 99999999999999999.55 is not below 10,000,000.00"),
+        RowProblem(13, "quantity 99999999999 is beyond ±10,000,000"),
     ]
     assert read.frame["row"].to_list() == [1, 11]
     assert str(read.problems[0]) == "row 2: invoice date '2010-12-32 08:26' is not a date and time"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "problem"),
+    [
+        ("6", "10000000.00", "unit price 10000000.00 is not below 10,000,000.00"),
+        ("6", "9999999.995", "unit price 9999999.995 is not below 10,000,000.00"),
+        ("6", "123456789012345678901.5", "is not below 10,000,000.00"),
+        ("10000001", "2.55", "quantity 10000001 is beyond ±10,000,000"),
+        ("12345678901234567890123", "2.55", "is beyond ±10,000,000"),
+    ],
+)
+def test_a_price_or_quantity_too_large_to_hold_is_a_malformed_row(
+    tmp_path: Path, quantity: str, price: str, problem: str
+) -> None:
+    read = read_transactions(_file(tmp_path, _row(quantity=quantity, price=price)))
+
+    assert read.frame.is_empty()
+    assert len(read.problems) == 1 and problem in read.problems[0].message
+
+
+def test_the_largest_price_and_quantity_allowed_still_read(tmp_path: Path) -> None:
+    read = read_transactions(
+        _file(
+            tmp_path,
+            _row(price="0009999999.99", quantity="10000000"),
+            _row(invoice="C536366", quantity="-10000000", price="1"),
+        )
+    )
+
+    assert read.problems == []
+    assert read.frame.select("quantity", "unit_price_minor").rows() == [
+        (10_000_000, 999_999_999),
+        (-10_000_000, 100),
+    ]
 
 
 def test_a_file_missing_required_columns_names_them(tmp_path: Path) -> None:

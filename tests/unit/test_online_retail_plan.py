@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from reclaim.analytics.online_retail import match_returns, read_transactions
-from reclaim.analytics.retail_plan import Plan, client_token, customer_email, plan
+from reclaim.analytics.retail_plan import (
+    Plan,
+    client_token,
+    conflicting_units,
+    customer_email,
+    plan,
+    returns_of,
+)
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 ROWS = [
@@ -28,11 +36,20 @@ ROWS = [
 
 
 @pytest.fixture
-def shaped(tmp_path: Path) -> Plan:
+def frame(tmp_path: Path) -> pl.DataFrame:
     path = tmp_path / "retail.csv"
     path.write_text("\n".join([HEADER, *ROWS]) + "\n", encoding="utf-8")
-    frame = read_transactions(path).frame
-    return plan(frame, match_returns(frame))
+    return read_transactions(path).frame
+
+
+@pytest.fixture
+def shaped(frame: pl.DataFrame) -> Plan:
+    return plan(frame)
+
+
+@pytest.fixture
+def returns(frame: pl.DataFrame) -> pl.DataFrame:
+    return returns_of(match_returns(frame).allocations)
 
 
 def test_postage_becomes_the_orders_shipping_and_it_was_all_paid(shaped: Plan) -> None:
@@ -92,34 +109,60 @@ def test_customers_get_an_address_nothing_can_be_delivered_to(shaped: Plan) -> N
     assert customer_email("1").endswith(".invalid")
 
 
-def test_each_return_line_is_valued_at_no_more_than_was_paid(shaped: Plan) -> None:
-    returns = shaped.returns.select(
-        "return_invoice", "order", "line_ref", "quantity", "asked_minor", "value_minor"
+def test_each_return_line_is_valued_at_no_more_than_was_paid(returns: pl.DataFrame) -> None:
+    rows = returns.select(
+        "return_invoice", "order", "line", "quantity", "asked_minor", "value_minor"
     ).rows()
 
-    assert returns == [
+    assert rows == [
         # Credited at 14.95 a cake stand bought at 12.75: valued at what was paid.
-        ("C540006", "540001", "1", 1, 1495, 1275),
-        ("C540006", "540001", "2", 6, 6 * 255, 6 * 255),
+        ("C540006", "540001", 1, 1, 1495, 1275),
+        ("C540006", "540001", 3, 6, 6 * 255, 6 * 255),
         # The most recent purchase (one heart) first, the rest from the order before it.
-        ("C540007", "540002", "1", 3, 3 * 295, 3 * 295),
-        ("C540007", "540003", "1", 1, 295, 295),
+        ("C540007", "540002", 5, 3, 3 * 295, 3 * 295),
+        ("C540007", "540003", 6, 1, 295, 295),
     ]
 
 
-def test_one_return_per_cancellation_and_order_named_by_a_stable_token(shaped: Plan) -> None:
-    tokens = dict(
-        zip(
-            zip(shaped.returns["return_invoice"], shaped.returns["order"], strict=True),
-            shaped.returns["token"],
-            strict=True,
-        )
-    )
+def test_one_return_per_cancellation_and_order_named_by_its_lines(returns: pl.DataFrame) -> None:
+    tokens = {
+        (invoice, order): (token, list(keys))
+        for invoice, order, token, keys in returns.select(
+            "return_invoice", "order", "token", "keys"
+        ).iter_rows()
+    }
 
     assert tokens == {
-        ("C540006", "540001"): client_token("C540006", "540001"),
-        ("C540007", "540002"): client_token("C540007", "540002"),
-        ("C540007", "540003"): client_token("C540007", "540003"),
+        ("C540006", "540001"): (
+            client_token(
+                "C540006", "540001", ["C540006|22423|-1|1495|1", "C540006|85123A|-6|255|1"]
+            ),
+            ["C540006|22423|-1|1495|1", "C540006|85123A|-6|255|1"],
+        ),
+        ("C540007", "540002"): (
+            client_token("C540007", "540002", ["C540007|85123A|-4|295|1"]),
+            ["C540007|85123A|-4|295|1"],
+        ),
+        ("C540007", "540003"): (
+            client_token("C540007", "540003", ["C540007|85123A|-4|295|1"]),
+            ["C540007|85123A|-4|295|1"],
+        ),
     }
-    assert len(set(tokens.values())) == 3
-    assert all(len(token) <= 64 for token in tokens.values())
+    assert len({token for token, _ in tokens.values()}) == 3
+    assert all(len(token) <= 64 for token, _ in tokens.values())
+
+
+def test_units_an_existing_order_doesnt_hold_are_a_conflict(shaped: Plan) -> None:
+    # 540002 was already in the database with 10 of the file's 12 hearts; 540001 as the file.
+    held = pl.DataFrame(
+        {
+            "order": ["540002", "540001"],
+            "customer": ["12348", "12347"],
+            "stock_code": ["85123A", "85123A"],
+            "quantity": [10, 6],
+        }
+    )
+    given_back = pl.DataFrame({"customer": ["12348", "12347"], "stock_code": ["85123A"] * 2})
+
+    assert conflicting_units(shaped.lines, held, ["540001", "540002"], given_back) == 2
+    assert conflicting_units(shaped.lines, held, [], given_back) == 0

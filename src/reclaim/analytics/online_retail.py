@@ -134,6 +134,12 @@ def _pick_columns(header: list[str]) -> dict[str, str]:
     return picked
 
 
+# Bounds well above anything a shop sells, well below what the money columns hold: a
+# price or quantity beyond them is a broken row, not an order to write.
+MAX_QUANTITY = 10_000_000
+MAX_UNIT_PRICE_MINOR = 1_000_000_000  # 10,000,000.00 exclusive
+
+
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     stripped = expr.str.strip_chars()
     return pl.when(stripped == "").then(None).otherwise(stripped)
@@ -182,7 +188,8 @@ def read_transactions(path: Path) -> Transactions:
         pl.coalesce(
             date_text.str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in _DATE_FORMATS
         ).alias("invoiced_at"),
-        pl.when(price_text.str.contains(r"^(\d+\.?\d*|\.\d+)$"))
+        # At most seven whole digits, so the pence can't overflow.
+        pl.when(price_text.str.contains(r"^0*\d{0,7}(\.\d*)?$") & price_text.str.contains(r"\d"))
         .then(_price_minor(price_text))
         .alias("unit_price_minor"),
         text("customer").str.replace(r"\.0*$", "").alias("customer"),
@@ -197,6 +204,11 @@ def read_transactions(path: Path) -> Transactions:
         .then(pl.lit("invoice number is empty"))
         .when(pl.col("stock_code").is_null())
         .then(pl.lit("stock code is empty"))
+        .when(
+            pl.col("_quantity").str.contains(r"^[+-]?\d+(\.0*)?$")
+            & (pl.col("quantity").is_null() | (pl.col("quantity").abs() > MAX_QUANTITY))
+        )
+        .then(pl.format("quantity {} is beyond ±{}", "_quantity", pl.lit(f"{MAX_QUANTITY:,}")))
         .when(pl.col("quantity").is_null())
         .then(pl.format("quantity {} is not a whole number", _shown("_quantity")))
         .when(pl.col("quantity") == 0)
@@ -205,6 +217,20 @@ def read_transactions(path: Path) -> Transactions:
         .then(pl.format("invoice date {} is not a date and time", _shown("_date")))
         .when(pl.col("_price").str.starts_with("-"))
         .then(pl.format("unit price {} is negative", pl.col("_price")))
+        .when(
+            pl.col("_price").str.contains(r"^(\d+\.?\d*|\.\d+)$")
+            & (
+                pl.col("unit_price_minor").is_null()
+                | (pl.col("unit_price_minor") >= MAX_UNIT_PRICE_MINOR)
+            )
+        )
+        .then(
+            pl.format(
+                "unit price {} is not below {}",
+                "_price",
+                pl.lit(f"{MAX_UNIT_PRICE_MINOR // 100:,}.00"),
+            )
+        )
         .when(pl.col("unit_price_minor").is_null())
         .then(pl.format("unit price {} is not a number", _shown("_price")))
         .when(cancellation & (pl.col("quantity") > 0))
@@ -258,8 +284,8 @@ UNMATCHED_TEXT = {
     Unmatched.PRICE_ADJUSTMENT: "price adjustment (manual, discount or bad-debt line)",
     Unmatched.NOT_A_PRODUCT: "not a product (postage, fees, samples, vouchers)",
     Unmatched.ANONYMOUS: "anonymous (no customer id)",
-    Unmatched.NO_EARLIER_PURCHASE: "no earlier purchase in the file (bought before it starts)",
-    Unmatched.MORE_THAN_BOUGHT: "more units returned than bought (partly matched)",
+    Unmatched.NO_EARLIER_PURCHASE: "no earlier purchase (bought before the history starts)",
+    Unmatched.MORE_THAN_BOUGHT: "more units returned than bought and not yet given back",
 }
 # Lines on cancellation invoices that move money, not goods.
 PRICE_ADJUSTMENT_CODES = frozenset({"M", "D", "B"})
@@ -269,24 +295,41 @@ PRICE_ADJUSTMENT_CODES = frozenset({"M", "D", "B"})
 class Matching:
     """Cancellation lines tied to the purchases they give back, and the rest with a reason.
 
-    ``allocations``: one row per (cancellation row, purchase row) with the units taken from
+    ``allocations``: one row per (cancellation row, purchase line) with the units taken from
     that purchase. ``unmatched``: one row per cancellation row (or remainder of one) that found
-    no purchase, with ``reason`` and the units left over.
+    no purchase, with ``reason`` and the units left over. ``already_imported``: cancellation
+    lines skipped because an earlier import made their return.
     """
 
     allocations: pl.DataFrame
     unmatched: pl.DataFrame
+    already_imported: int = 0
 
+
+# What a cancellation line can be matched to: a purchase with the units it has left to give
+# back. ``line`` names it (the file's row, or an order line's id once it is in the database).
+PURCHASE_SCHEMA = pl.Schema(
+    {
+        "line": pl.Int64(),
+        "order": pl.String(),
+        "customer": pl.String(),
+        "stock_code": pl.String(),
+        "bought_at": pl.Datetime("us"),
+        "unit_price_minor": pl.Int64(),
+        "room": pl.Int64(),
+    }
+)
 
 _ALLOCATION_SCHEMA = pl.Schema(
     {
         "return_row": pl.Int64(),
+        "return_key": pl.String(),
         "return_invoice": pl.String(),
         "returned_at": pl.Datetime("us"),
         "customer": pl.String(),
         "stock_code": pl.String(),
         "return_unit_price_minor": pl.Int64(),
-        "purchase_row": pl.Int64(),
+        "purchase_line": pl.Int64(),
         "purchase_invoice": pl.String(),
         "purchase_unit_price_minor": pl.Int64(),
         "quantity": pl.Int64(),
@@ -300,13 +343,35 @@ def _sequence(invoice: pl.Expr) -> pl.Expr:
     return invoice.str.extract(r"(\d+)", 1).cast(pl.Int64, strict=False).fill_null(0)
 
 
-def match_returns(frame: pl.DataFrame) -> Matching:
-    """Tie each cancellation line to the same customer's earlier purchases of the stock code.
+def _cancellation_keys(returns: pl.DataFrame) -> pl.Expr:
+    """A cancellation line named by what it says, not where it sits in the file (invoice,
+    stock code, quantity, price, and which of identical lines it is): a corrected file, with a
+    row fixed or added elsewhere, names it the same, so it is imported only once."""
+    same = ["invoice", "stock_code", "quantity", "unit_price_minor"]
+    nth = pl.col("row").rank("ordinal").over(same).cast(pl.String)
+    return pl.concat_str([*(pl.col(c).cast(pl.String) for c in same), nth], separator="|")
 
-    Most recent purchase first, only units not already given back, split across purchases
-    when one isn't enough; whatever is left is unmatched with the reason.
-    """
-    returns = frame.filter(pl.col("cancellation")).with_columns(
+
+def file_purchases(frame: pl.DataFrame) -> pl.DataFrame:
+    """The file's own purchases as match candidates, every unit still to give back."""
+    return frame.filter(
+        ~pl.col("cancellation") & pl.col("is_product") & pl.col("customer").is_not_null()
+    ).select(
+        pl.col("row").alias("line"),
+        pl.col("invoice").alias("order"),
+        "customer",
+        "stock_code",
+        pl.col("invoiced_at").alias("bought_at"),
+        "unit_price_minor",
+        pl.col("quantity").alias("room"),
+    )
+
+
+def cancellations(frame: pl.DataFrame) -> pl.DataFrame:
+    """The cancellation lines, each with its key and why it can't give goods back (if so)."""
+    returns = frame.filter(pl.col("cancellation"))
+    return returns.with_columns(
+        _cancellation_keys(returns).alias("key"),
         pl.when(pl.col("stock_code").is_in(list(PRICE_ADJUSTMENT_CODES)))
         .then(pl.lit(Unmatched.PRICE_ADJUSTMENT.value))
         .when(~pl.col("is_product"))
@@ -314,37 +379,46 @@ def match_returns(frame: pl.DataFrame) -> Matching:
         .when(pl.col("customer").is_null())
         .then(pl.lit(Unmatched.ANONYMOUS.value))
         .alias("reason"),
-        _sequence(pl.col("invoice")).alias("_seq"),
     )
+
+
+def match_returns(
+    frame: pl.DataFrame,
+    purchases: pl.DataFrame | None = None,
+    imported: frozenset[str] = frozenset(),
+) -> Matching:
+    """Tie each cancellation line to the same customer's earlier purchases of the stock code.
+
+    ``purchases`` (:data:`PURCHASE_SCHEMA`) defaults to the file's own; the importer passes
+    the orders in the database instead, each with only its units not yet returned, so earlier
+    imports count. Lines whose key is in ``imported`` were made into returns before: skipped.
+    Most recent purchase first, split across purchases when one isn't enough; whatever is
+    left is unmatched with the reason.
+    """
+    returns = cancellations(frame).with_columns(_sequence(pl.col("invoice")).alias("_seq"))
+    skipped = returns.filter(pl.col("key").is_in(list(imported)))
+    returns = returns.filter(~pl.col("key").is_in(list(imported)))
     early = returns.filter(pl.col("reason").is_not_null())
     candidates = returns.filter(pl.col("reason").is_null()).sort("invoiced_at", "_seq", "row")
     purchases = (
-        frame.filter(
-            ~pl.col("cancellation") & pl.col("is_product") & pl.col("customer").is_not_null()
-        )
+        (file_purchases(frame) if purchases is None else purchases)
         .join(candidates.select("customer", "stock_code").unique(), on=["customer", "stock_code"])
-        .with_columns(_sequence(pl.col("invoice")).alias("_seq"))
-        .sort("invoiced_at", "_seq", "row")
+        .with_columns(_sequence(pl.col("order")).alias("_seq"))
+        .sort("bought_at", "_seq", "line")
     )
-    # Per (customer, stock code): purchases oldest first, each [when, seq, row, invoice,
+    # Per (customer, stock code): purchases oldest first, each [when, seq, line, order,
     # price, units left]. The walk below is per cancellation line, a few thousand of them.
     bought: dict[tuple[str, str], list[list[Any]]] = {}
-    for customer, code, at, seq, row, invoice, price, quantity in purchases.select(
-        "customer",
-        "stock_code",
-        "invoiced_at",
-        "_seq",
-        "row",
-        "invoice",
-        "unit_price_minor",
-        "quantity",
+    for customer, code, at, seq, line, order, price, room in purchases.select(
+        "customer", "stock_code", "bought_at", "_seq", "line", "order", "unit_price_minor", "room"
     ).iter_rows():
-        bought.setdefault((customer, code), []).append([at, seq, row, invoice, price, quantity])
+        bought.setdefault((customer, code), []).append([at, seq, line, order, price, room])
 
     allocations: list[tuple[Any, ...]] = []
     leftovers: list[tuple[int, str, int]] = []
-    for row, invoice, at, seq, customer, code, price, quantity in candidates.select(
+    for row, key, invoice, at, seq, customer, code, price, quantity in candidates.select(
         "row",
+        "key",
         "invoice",
         "invoiced_at",
         "_seq",
@@ -364,25 +438,12 @@ def match_returns(frame: pl.DataFrame) -> Matching:
             purchase[5] -= taken
             wanted -= taken
             allocations.append(
-                (
-                    row,
-                    invoice,
-                    at,
-                    customer,
-                    code,
-                    price,
-                    purchase[2],
-                    purchase[3],
-                    purchase[4],
-                    taken,
-                )
+                (row, key, invoice, at, customer, code, price, purchase[2], purchase[3])
+                + (purchase[4], taken)
             )
         if wanted:
-            reason = (
-                Unmatched.MORE_THAN_BOUGHT
-                if wanted < -quantity
-                else (Unmatched.NO_EARLIER_PURCHASE)
-            )
+            # Bought before, but every unit already given back: too many, not too early.
+            reason = Unmatched.MORE_THAN_BOUGHT if earlier else Unmatched.NO_EARLIER_PURCHASE
             leftovers.append((row, reason.value, wanted))
 
     unmatched = pl.concat(
@@ -414,6 +475,7 @@ def match_returns(frame: pl.DataFrame) -> Matching:
     return Matching(
         allocations=pl.DataFrame(allocations, schema=_ALLOCATION_SCHEMA, orient="row"),
         unmatched=unmatched,
+        already_imported=skipped.height,
     )
 
 

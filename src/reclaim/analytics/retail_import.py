@@ -2,8 +2,11 @@
 
 The shape of everything is worked out in polars first (:mod:`retail_plan`); here ids are looked
 up and rows go in as bulk INSERTs (a few thousand per statement), never ORM objects one by one.
-Rows that already exist (customers and orders by external id, products by SKU, returns by their
-client token) are left alone, so importing the same file twice adds nothing the second time.
+Rows that already exist (customers and orders by external id, products by SKU) are left alone,
+and cancellation lines an earlier import made a return of are skipped, so importing the same
+file twice adds nothing the second time. Returns are matched once the file's orders are in,
+against every order of the customer in the database, so a file of later months finds the
+purchases an earlier one brought in.
 
 History isn't news: nothing goes to the outbox, so no shopper is e-mailed and no webhook fires.
 """
@@ -21,8 +24,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reclaim.analytics import rollups
-from reclaim.analytics.online_retail import RowProblem, match_returns, read_transactions
-from reclaim.analytics.retail_plan import plan
+from reclaim.analytics.online_retail import (
+    PURCHASE_SCHEMA,
+    Matching,
+    RowProblem,
+    cancellations,
+    match_returns,
+    read_transactions,
+)
+from reclaim.analytics.retail_plan import conflicting_units, plan, returns_of
 from reclaim.analytics.retail_returns import (
     CHUNK,
     LOOKUP_CHUNK,
@@ -31,6 +41,8 @@ from reclaim.analytics.retail_returns import (
     ReturnRows,
     build_return,
     chunks,
+    held_purchases,
+    imported_cancellation_lines,
     table_of,
     utc,
     with_return_ids,
@@ -70,7 +82,7 @@ class ImportReport:
     # Cancellation lines (or the part of one) that became no return, with the reason.
     unmatched: pl.DataFrame
     capped: list[CappedRefund]
-    # Units an earlier order (not created by this import) had no room left to take back.
+    # Units the file bought on orders already in the database that those orders don't hold.
     conflicting_units: int
     facility: str | None
     seconds: float
@@ -98,17 +110,15 @@ async def import_file(
     tell("read", 0, 1)
     transactions = read_transactions(path)
     tell("read", 1, 1)
-    tell("match", 0, 1)
-    matching = match_returns(transactions.frame)
-    shape = plan(transactions.frame, matching)
-    tell("match", 1, 1)
+    shape = plan(transactions.frame)
     async with transaction(sessions) as session:
         writer = _Writer(session, currency, tell)
         facility = await writer.facility(facility_code)
         await writer.customers(shape.customers)
         await writer.products(shape.products)
-        await writer.orders(shape.orders, shape.lines)
-        await writer.returns(shape.returns, facility[0] if facility else None)
+        existing = await writer.orders(shape.orders, shape.lines)
+        matching = await writer.match(transactions.frame, shape.lines, existing)
+        await writer.returns(returns_of(matching.allocations), facility[0] if facility else None)
     report = ImportReport(
         rows=transactions.frame.height + len(transactions.problems),
         problems=transactions.problems,
@@ -226,7 +236,8 @@ class _Writer:
         self.product_ids.update(created)
         self.counts["products"] = len(created)
 
-    async def orders(self, orders: pl.DataFrame, lines: pl.DataFrame) -> None:
+    async def orders(self, orders: pl.DataFrame, lines: pl.DataFrame) -> list[str]:
+        """Insert the orders not there yet; the external ids of those that were."""
         existing = await self._existing(Order.external_id, Order.id, orders["invoice"].to_list())
         fresh = orders.filter(~pl.col("invoice").is_in(list(existing)))
         rows = [
@@ -274,19 +285,37 @@ class _Writer:
         self.counts.update(
             orders=len(order_ids), lines=len(line_rows), existing_orders=len(existing)
         )
+        return list(existing)
+
+    async def match(
+        self, frame: pl.DataFrame, lines: pl.DataFrame, existing: list[str]
+    ) -> Matching:
+        """Match the cancellation lines not imported before to the order lines in the database
+        (this file's and the customer's earlier ones), in one query per chunk of pairs."""
+        self.tell("match", 0, 1)
+        imported = await imported_cancellation_lines(self.session)
+        lines_given_back = cancellations(frame)
+        skipped = lines_given_back.filter(pl.col("key").is_in(list(imported)))["key"]
+        self.counts["existing_returns"] = len(set().union(*(imported[key] for key in skipped)))
+        wanted = lines_given_back.filter(
+            pl.col("reason").is_null() & ~pl.col("key").is_in(list(imported))
+        )
+        held = pl.DataFrame(schema={**PURCHASE_SCHEMA, "quantity": pl.Int64()})
+        if not wanted.is_empty():
+            pairs = wanted.select("customer", "stock_code").unique().sort("customer", "stock_code")
+            held = await held_purchases(self.session, list(pairs.iter_rows()), self.currency)
+            self.counts["conflicting_units"] = conflicting_units(lines, held, existing, pairs)
+        matching = match_returns(frame, held.drop("quantity"), frozenset(imported))
+        self.tell("match", 1, 1)
+        return matching
 
     async def returns(self, frame: pl.DataFrame, facility_id: int | None) -> None:
-        """One completed, refunded return per (cancellation invoice, order) not made before."""
-        done = await self._existing(
-            Return.client_token, Return.id, frame["token"].unique().to_list()
-        )
-        todo = frame.filter(~pl.col("token").is_in(list(done)))
-        self.counts["existing_returns"] = len(done)
-        if todo.is_empty():
+        """One completed, refunded return per (cancellation invoice, order) matched now."""
+        if frame.is_empty():
             return
-        state = await OrderState.load(self.session, todo["order"].unique().to_list())
+        state = await OrderState.load(self.session, frame["order"].unique().to_list())
         built = ReturnRows()
-        for group in todo.partition_by("token", maintain_order=True):
+        for group in frame.partition_by("token", maintain_order=True):
             build_return(built, group.to_dicts(), state, facility_id)
         ids = await self._insert("returns", Return, built.returns, key="client_token")
         await self._insert("return lines", ReturnLine, with_return_ids(built.lines, ids))
@@ -308,6 +337,5 @@ class _Writer:
             returns=len(built.returns),
             return_units=sum(line["quantity"] for line in built.lines),
             refunded_minor=sum(refund["amount_minor"] for refund in built.refunds),
-            conflicting_units=built.conflicting_units,
         )
         self.capped = built.capped

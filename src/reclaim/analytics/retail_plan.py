@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from reclaim.analytics.online_retail import Matching
 from reclaim.analytics.retail_catalog import category_of, country_code
 
 # Stock codes that are the order's carriage: they become its shipping, not lines.
@@ -23,25 +22,23 @@ EMAIL_DOMAIN = "online-retail.invalid"
 class Plan:
     """One frame per table, keyed by the file's own ids, plus what was left out and why.
 
-    ``returns`` has one row per return line: the cancellation invoice and the order it gives
-    back to (one Reclaim return per pair, named by ``token``), the order line, the units and
-    their value (what the cancellation credited, never more than was paid for those units:
-    ``asked_minor`` is the credit before that cap).
-    """
+    Returns are shaped apart (:func:`returns_of`): they are matched against the orders as
+    they stand in the database once this file's orders are in."""
 
     customers: pl.DataFrame
     products: pl.DataFrame
     orders: pl.DataFrame
     lines: pl.DataFrame
-    returns: pl.DataFrame
     anonymous_rows: int
     charge_rows: int
     orders_without_goods: int
 
 
-def client_token(return_invoice: str, order: str) -> str:
-    """The return's idempotency key: importing the same file again finds it and adds nothing."""
-    digest = hashlib.sha256(f"online-retail|{return_invoice}|{order}".encode()).hexdigest()
+def client_token(return_invoice: str, order: str, keys: list[str]) -> str:
+    """The return's idempotency key, from the cancellation lines it gives back (``keys``):
+    importing the same file again finds it and adds nothing."""
+    named = "|".join([return_invoice, order, *sorted(keys)])
+    digest = hashlib.sha256(f"online-retail|{named}".encode()).hexdigest()
     return f"or-{digest[:61]}"
 
 
@@ -54,7 +51,7 @@ def _half_up(value: pl.Expr) -> pl.Expr:
     return (value + 0.5).floor().cast(pl.Int64)
 
 
-def plan(frame: pl.DataFrame, matching: Matching) -> Plan:
+def plan(frame: pl.DataFrame) -> Plan:
     sales = frame.filter(~pl.col("cancellation"))
     anonymous = sales.filter(pl.col("customer").is_null())
     known = sales.filter(pl.col("customer").is_not_null())
@@ -99,6 +96,7 @@ def plan(frame: pl.DataFrame, matching: Matching) -> Plan:
     lines = goods.select(
         "row",
         "invoice",
+        "customer",
         "line_ref",
         pl.col("stock_code").alias("sku"),
         "quantity",
@@ -109,7 +107,6 @@ def plan(frame: pl.DataFrame, matching: Matching) -> Plan:
         products=products,
         orders=orders,
         lines=lines,
-        returns=_returns(matching, lines),
         anonymous_rows=anonymous.height,
         charge_rows=charges.height,
         orders_without_goods=invoices_with_customer - orders.height,
@@ -140,12 +137,14 @@ def _products(goods: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _returns(matching: Matching, lines: pl.DataFrame) -> pl.DataFrame:
-    allocations = matching.allocations.join(
-        lines.select("row", "line_ref"), left_on="purchase_row", right_on="row"
-    )
+def returns_of(allocations: pl.DataFrame) -> pl.DataFrame:
+    """One row per return line from the matcher's allocations: the cancellation invoice and the
+    order it gives back to (one Reclaim return per pair, named by ``token``; ``keys`` are the
+    cancellation lines it holds), the purchase line, the units and their value (what the
+    cancellation credited, never more than was paid for those units: ``asked_minor`` is the
+    credit before that cap)."""
     grouped = (
-        allocations.group_by("return_invoice", "purchase_invoice", "line_ref")
+        allocations.group_by("return_invoice", "purchase_invoice", "purchase_line")
         .agg(
             pl.col("returned_at").first(),
             pl.col("customer").first(),
@@ -159,20 +158,48 @@ def _returns(matching: Matching, lines: pl.DataFrame) -> pl.DataFrame:
             .sum()
             .alias("value_minor"),
         )
-        .rename({"purchase_invoice": "order"})
+        .rename({"purchase_invoice": "order", "purchase_line": "line"})
     )
     tokens = (
-        grouped.select("return_invoice", "order")
-        .unique()
+        allocations.group_by("return_invoice", pl.col("purchase_invoice").alias("order"))
+        .agg(pl.col("return_key").unique().sort().alias("keys"))
         .with_columns(
-            pl.struct("return_invoice", "order")
+            pl.struct("return_invoice", "order", "keys")
             .map_elements(
-                lambda pair: client_token(pair["return_invoice"], pair["order"]),
+                lambda group: client_token(group["return_invoice"], group["order"], group["keys"]),
                 return_dtype=pl.String,
             )
             .alias("token")
         )
     )
     return grouped.join(tokens, on=["return_invoice", "order"]).sort(
-        "returned_at", "return_invoice", "order", "line_ref"
+        "returned_at", "return_invoice", "order", "line"
     )
+
+
+def conflicting_units(
+    lines: pl.DataFrame, held: pl.DataFrame, existing: list[str], cancelled: pl.DataFrame
+) -> int:
+    """Units the file bought on orders the database already had that those orders don't hold
+    (a line the file has and the order never got, or fewer units), counted for the stock
+    codes customers gave back: a return of them can't be taken from there.
+
+    ``lines``: the file's order lines (invoice, customer, sku, quantity); ``held``: the database's
+    purchases (:data:`~reclaim.analytics.online_retail.PURCHASE_SCHEMA` plus ``quantity``);
+    ``cancelled``: the (customer, stock_code) pairs given back."""
+    if not existing or cancelled.is_empty():
+        return 0
+    pairs = cancelled.select("customer", pl.col("stock_code").alias("sku")).unique()
+    in_file = (
+        lines.filter(pl.col("invoice").is_in(existing))
+        .join(pairs, on=["customer", "sku"])
+        .group_by("invoice", "sku")
+        .agg(pl.col("quantity").sum().alias("bought"))
+    )
+    in_db = held.group_by(pl.col("order").alias("invoice"), pl.col("stock_code").alias("sku")).agg(
+        pl.col("quantity").sum().alias("held")
+    )
+    missing = in_file.join(in_db, on=["invoice", "sku"], how="left").select(
+        (pl.col("bought") - pl.col("held").fill_null(0)).clip(lower_bound=0).sum()
+    )
+    return int(missing.item() or 0)

@@ -1,9 +1,12 @@
 """Returns made from matched cancellation lines, against the orders as they stand.
 
-An order the import just created has every unit and penny still to give back; one that was
-there before may have less. :class:`OrderState` holds both as numbers, :func:`build_return`
-turns one (cancellation invoice, order) pair into the rows of a completed, refunded return
-within them, and :meth:`OrderState.save` writes what changed with conditional UPDATEs.
+Cancellation lines are matched to the order lines in the database (:func:`held_purchases`):
+the ones this import just wrote, with every unit still to give back, and the customer's
+earlier orders, with only what they have left, so a later file's returns find the purchases
+an earlier file brought in. :class:`OrderState` holds the money as numbers,
+:func:`build_return` turns one (cancellation invoice, order) pair into the rows of a
+completed, refunded return, and :meth:`OrderState.save` writes what changed with conditional
+UPDATEs.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+import polars as pl
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reclaim.orders.models import Order, OrderLine, OrderPayment
+from reclaim.analytics.online_retail import PURCHASE_SCHEMA
+from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.refunds.rules import PaymentRoom, split_refund
 from reclaim.refunds.service import SUCCEEDED
 from reclaim.refunds.service import new_number as new_refund_number
+from reclaim.returns.models import Return, ReturnEvent
 from reclaim.returns.rules import new_return_number
 from reclaim.returns.states import Action, Method, Reason, Resolution, Status
 
@@ -57,6 +63,60 @@ def table_of(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+async def held_purchases(
+    session: AsyncSession, pairs: list[tuple[str, str]], currency: str
+) -> pl.DataFrame:
+    """Order lines in the database that the given (customer external id, SKU) pairs could give
+    back: orders in ``currency``, each line with ``room``, the units not yet returned
+    (:data:`PURCHASE_SCHEMA` plus ``quantity``). The matcher keeps those bought in time."""
+    found: list[tuple[Any, ...]] = []
+    statement = (
+        select(
+            OrderLine.id,
+            Order.external_id,
+            Customer.external_id,
+            OrderLine.sku,
+            Order.placed_at,
+            OrderLine.unit_price_minor,
+            OrderLine.quantity - OrderLine.returned_quantity,
+            OrderLine.quantity,
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.currency == currency)
+    )
+    # Two parameters a pair: chunks stay well under every database's limit.
+    for chunk in chunks(pairs, LOOKUP_CHUNK // 2):
+        rows = await session.execute(
+            statement.where(tuple_(Customer.external_id, OrderLine.sku).in_(list(chunk)))
+        )
+        found.extend(row[:4] + (naive_utc(row[4]),) + row[5:] for row in rows)
+    schema = pl.Schema({**PURCHASE_SCHEMA, "quantity": pl.Int64()})
+    return pl.DataFrame(found, schema=schema, orient="row")
+
+
+async def imported_cancellation_lines(session: AsyncSession) -> dict[str, set[int]]:
+    """The key of every cancellation line an earlier import made returns of → those returns."""
+    rows = await session.execute(
+        select(ReturnEvent.return_id, ReturnEvent.data)
+        .join(Return, Return.id == ReturnEvent.return_id)
+        .where(
+            Return.channel == CHANNEL,
+            ReturnEvent.actor == ACTOR,
+            ReturnEvent.action == Action.CREATE.value,
+        )
+    )
+    made: dict[str, set[int]] = {}
+    for id_, data in rows:
+        for key in (data or {}).get("lines", ()):
+            made.setdefault(key, set()).add(id_)
+    return made
+
+
 def build_return(
     built: ReturnRows,
     lines: list[dict[str, Any]],
@@ -66,26 +126,11 @@ def build_return(
     first = lines[0]
     token, at = first["token"], utc(first["returned_at"])
     order = state.orders[first["order"]]
-    taken: list[tuple[dict[str, Any], int, int]] = []
+    # The matcher took only units the lines had left: the database's checks hold it to that.
     for line in lines:
-        held = state.lines.get((order.id, line["line_ref"]))
-        units = min(line["quantity"], held.room if held else 0)
-        built.conflicting_units += line["quantity"] - units
-        if held is None or units == 0:
-            continue
-        held.returned += units
-        # Fewer units than matched: their share of the value.
-        taken.append(
-            (
-                line | {"line_id": held.id},
-                units,
-                line["value_minor"] * units // line["quantity"],
-            )
-        )
-    if not taken:
-        return
-    wanted = sum(value for _, _, value in taken)
-    asked = sum(line["asked_minor"] * units // line["quantity"] for line, units, _ in taken)
+        state.lines[line["line"]].returned += line["quantity"]
+    wanted = sum(line["value_minor"] for line in lines)
+    asked = sum(line["asked_minor"] for line in lines)
     amount = min(wanted, order.room, sum(max(p.room, 0) for p in order.payments))
     if amount < asked:
         built.capped.append(CappedRefund(first["return_invoice"], first["order"], asked, amount))
@@ -106,13 +151,14 @@ def build_return(
         }
     )
     left = amount
-    for line, units, value in taken:
-        settled = min(value, left)
+    for line in lines:
+        units = line["quantity"]
+        settled = min(line["value_minor"], left)
         left -= settled
         built.lines.append(
             {
                 "token": token,
-                "order_line_id": line["line_id"],
+                "order_line_id": line["line"],
                 "quantity": units,
                 "reason": Reason.UNSPECIFIED.value,
                 "resolution": Resolution.REFUND.value,
@@ -127,6 +173,8 @@ def build_return(
         "source": "online-retail",
         "invoice": first["return_invoice"],
         "order_id": order.external_id,
+        # What makes a second import skip these cancellation lines.
+        "lines": list(first["keys"]),
     }
     for action, before, after in (
         (Action.CREATE, None, Status.REQUESTED),
@@ -198,19 +246,13 @@ class ReturnRows:
     refunds: list[dict[str, Any]] = field(default_factory=list)
     parts: list[dict[str, Any]] = field(default_factory=list)
     capped: list[CappedRefund] = field(default_factory=list)
-    conflicting_units: int = 0
 
 
 @dataclass
 class _Line:
     id: int
-    quantity: int
     returned_before: int
     returned: int
-
-    @property
-    def room(self) -> int:
-        return self.quantity - self.returned
 
 
 @dataclass
@@ -248,7 +290,7 @@ class OrderState:
     Saved with one conditional UPDATE per changed row: the database's own checks still hold
     the invariants (returned ≤ bought, refunded ≤ captured, given back ≤ paid)."""
 
-    def __init__(self, orders: dict[str, _Order], lines: dict[tuple[int, str], _Line]) -> None:
+    def __init__(self, orders: dict[str, _Order], lines: dict[int, _Line]) -> None:
         self.orders = orders
         self.lines = lines
 
@@ -269,18 +311,14 @@ class OrderState:
             for id_, external, customer, currency, paid, given in rows:
                 orders[external] = _Order(id_, external, customer, currency, paid, given, given, [])
         by_id = {order.id: order for order in orders.values()}
-        lines: dict[tuple[int, str], _Line] = {}
+        lines: dict[int, _Line] = {}
         for chunk in chunks(list(by_id), LOOKUP_CHUNK):
-            for id_, order_id, ref, quantity, returned in await session.execute(
-                select(
-                    OrderLine.id,
-                    OrderLine.order_id,
-                    OrderLine.line_ref,
-                    OrderLine.quantity,
-                    OrderLine.returned_quantity,
-                ).where(OrderLine.order_id.in_(chunk))
+            for id_, returned in await session.execute(
+                select(OrderLine.id, OrderLine.returned_quantity).where(
+                    OrderLine.order_id.in_(chunk)
+                )
             ):
-                lines[(order_id, ref)] = _Line(id_, quantity, returned, returned)
+                lines[id_] = _Line(id_, returned, returned)
             for id_, order_id, position, captured, refunded in await session.execute(
                 select(
                     OrderPayment.id,

@@ -132,9 +132,9 @@ def _print_report(report: ImportReport) -> None:
         )
     if report.conflicting_units:
         table.add_row(
-            "units not taken back",
+            "units in conflict",
             str(report.conflicting_units),
-            "earlier orders had no units left to return",
+            "bought on orders already here that don't hold them: not returned from there",
         )
     table.add_row("facility", report.facility or "none", "where the returns came back to")
     table.add_row("elapsed", f"{report.seconds:.1f} s", "")
