@@ -164,3 +164,18 @@ async def test_an_unknown_sku_is_not_found(
     async with transaction(sessions) as session:
         with pytest.raises(NotFound):
             await findings_service.product_rate(session, "NOPE", period())
+
+
+async def test_a_facility_filter_changes_no_finding_or_rate(
+    sessions: async_sessionmaker[AsyncSession], history: None
+) -> None:
+    # Shipments belong to no facility: findings and rates are over all facilities.
+    async with transaction(sessions) as session:
+        found = await findings_service.findings(session, period())
+        rates = await findings_service.product_rates(session, period())
+        tee = await findings_service.product_rate(session, "TEE-S", period())
+        nowhere = period(facility="NO-SUCH")
+        assert await findings_service.findings(session, nowhere) == found
+        assert await findings_service.product_rates(session, nowhere) == rates
+        assert await findings_service.product_rate(session, "TEE-S", nowhere) == tee
+    assert len(found) == 3

@@ -377,3 +377,68 @@ def test_a_reason_one_product_accounts_for_is_not_said_of_its_category() -> None
     mix = [*mix_of(skus[:-1]), returns_of(skus[-1], Reason.TOO_SMALL)]
     found = [(c.level, c.subject) for c in concentrations(mix)]
     assert found == [("sku", "TEE-X")]
+
+
+def mugs_beside(mug: SkuCounts) -> list[SkuCounts]:
+    """A mug beside the only other mug, sold once and never returned, in a shop of tees that
+    come back 10% of the time."""
+    tees = [sku(f"TEE-{i}", "apparel", 100, 10) for i in range(5)]
+    return [mug, sku("MUG-1", "home", 1, 0), *tees]
+
+
+def test_a_product_whose_peers_sold_once_is_compared_with_the_rest_of_the_shop() -> None:
+    # 3 of 20 is the shop's 10% after shrinkage: the other mug's one sale proves nothing.
+    skus = mugs_beside(sku("MUG-X", "home", 20, 3))
+    rate = next(r for r in rate_products(skus, mix_of(skus)) if r.sku == "MUG-X")
+    assert rate.category_rate == pytest.approx(50 / 501)
+    assert rate.p_value is not None and rate.p_value > 0.05
+    assert not rate.frequently_returned and not rate.excessive
+    assert findings(skus, mix_of(skus)) == []
+
+
+@pytest.mark.parametrize(("shipped", "returned"), [(1, 1), (3, 2), (5, 5), (20, 4)])
+def test_a_few_returns_beside_a_peer_sold_once_are_never_an_alarm(
+    shipped: int, returned: int
+) -> None:
+    skus = mugs_beside(sku("MUG-X", "home", shipped, returned))
+    assert kinds(findings(skus, mix_of(skus)), "sku_excess") == []
+    rate = next(r for r in rate_products(skus, mix_of(skus)) if r.sku == "MUG-X")
+    assert not rate.frequently_returned
+
+
+def test_a_clear_outlier_beside_a_peer_sold_once_is_still_called_out_against_the_shop() -> None:
+    skus = mugs_beside(sku("MUG-X", "home", 200, 80))
+    (finding,) = [f for f in findings(skus, mix_of(skus)) if f.kind == "sku_excess"]
+    assert finding.subject == "MUG-X"
+    assert "as often as other products in the shop (" in finding.headline
+    assert finding.evidence["peer_rate"] == pytest.approx(50 / 501)
+
+
+def test_a_category_is_not_called_out_against_a_rest_of_the_shop_of_one_sale() -> None:
+    # The whole shop is apparel but for one mug sold once: nothing to compare apparel with.
+    skus = [*[sku(f"TEE-{i}", "apparel", 100, 10) for i in range(5)], sku("MUG", "home", 1, 0)]
+    assert findings(skus, mix_of(skus)) == []
+
+
+def test_a_reason_share_against_a_single_peer_return_is_no_finding() -> None:
+    # 2 of 5 say defective where the one other return doesn't: nothing that can't be chance.
+    mix = [
+        ReasonCount("MUG-X", "Mug", "home", Reason.DEFECTIVE, 2, 2, 2000),
+        ReasonCount("MUG-X", "Mug", "home", Reason.TOO_LARGE, 3, 3, 3000),
+        ReasonCount("MUG-1", "Mug", "home", Reason.TOO_LARGE, 1, 1, 1000),
+    ]
+    assert concentrations(mix) == []
+
+
+def test_a_reason_its_few_peers_never_give_is_still_called_out_when_it_is_all_there_is() -> None:
+    # 8 of 8 say too small, none of the other 3 returns do: p = 1 / C(11, 3).
+    mix = [
+        ReasonCount("TEE-X", "Tee", "apparel", Reason.TOO_SMALL, 8, 8, 8000),
+        *[
+            ReasonCount(f"TEE-{i}", "Tee", "apparel", Reason.NO_LONGER_NEEDED, 1, 1, 1000)
+            for i in range(3)
+        ],
+    ]
+    (found,) = concentrations(mix)
+    assert (found.subject, found.reason, found.baseline) == ("TEE-X", Reason.TOO_SMALL, 0.0)
+    assert found.p_value == pytest.approx(1 / 165)

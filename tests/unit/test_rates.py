@@ -1,5 +1,5 @@
 """Return rates with uncertainty: the Beta prior, the posterior and its interval, the excess
-test and the false discovery rate, on numbers that can be checked by hand."""
+test (Fisher's) and the false discovery rate, on numbers that can be checked by hand."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import fisher_exact
 
 from reclaim.analytics.rates import (
     MAX_CONCENTRATION,
     MIN_CONCENTRATION,
+    NO_EVIDENCE,
     Evidence,
     Prior,
     benjamini_hochberg,
     estimate,
     excess_p_value,
+    fisher_greater,
     fit_prior,
     weak_prior,
 )
@@ -128,18 +131,45 @@ def test_more_returned_than_shipped_is_refused() -> None:
         estimate(3, 2, Prior(1, 9))
 
 
-def test_the_excess_test_is_the_exact_one_sided_binomial_tail() -> None:
-    # P(X >= 3) for X ~ Bin(10, 0.1) = 1 - (0.9^10 + 10 * 0.1 * 0.9^9 + 45 * 0.01 * 0.9^8).
-    expected = 1 - (0.9**10 + 10 * 0.1 * 0.9**9 + 45 * 0.01 * 0.9**8)
-    assert excess_p_value(3, 10, 0.1) == pytest.approx(expected)
-    assert expected == pytest.approx(0.0702, abs=1e-4)
-    assert excess_p_value(0, 10, 0.1) == pytest.approx(1.0)
+def test_the_excess_test_is_fishers_exact_one_sided_test() -> None:
+    # 3 of 10 back against the rest's 1 of 10: of the 4 returns among 20 purchases, 3 or more
+    # fall in the product's 10: (C(4,3) C(16,7) + C(4,4) C(16,6)) / C(20,10).
+    expected = (4 * 11440 + 8008) / 184756
+    assert excess_p_value(Evidence.of(3, 10), Evidence.of(1, 10)) == pytest.approx(expected)
+    assert expected == pytest.approx(0.2910, abs=1e-4)
+    table = [[3, 7], [1, 9]]
+    assert fisher_exact(table, alternative="greater").pvalue == pytest.approx(expected)
     # In lots of 4: 12 of 40 units is 3 returns of 10.
-    assert excess_p_value(12, 40, 0.1, lot=4) == pytest.approx(expected)
+    lots = excess_p_value(Evidence.of(12, 40, 4), Evidence.of(1, 10))
+    assert lots == pytest.approx(expected)
+    assert excess_p_value(Evidence.of(0, 10), Evidence.of(1, 10)) == pytest.approx(1.0)
+
+
+def test_peers_of_one_sale_never_returned_are_no_proof_the_rest_never_comes_back() -> None:
+    # 3 of 20 against 0 of 1: all 3 returns land in the product's 20 of 21 purchases with
+    # probability C(20,3) / C(21,3) = 18/21, where a rate of 0 taken as known gives p = 0.
+    p = excess_p_value(Evidence.of(3, 20), Evidence.of(0, 1))
+    assert p == pytest.approx(18 / 21)
 
 
 def test_nothing_shipped_is_no_evidence_of_excess() -> None:
-    assert excess_p_value(0, 0, 0.1) == 1.0
+    assert excess_p_value(NO_EVIDENCE, Evidence.of(1, 10)) == 1.0
+    assert excess_p_value(Evidence.of(1, 10), NO_EVIDENCE) == 1.0
+    assert fisher_greater([(0, 0, 0, 0)]) == [1.0]
+
+
+@SETTINGS
+@given(
+    st.integers(0, 300).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.integers(0, 5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+)
+def test_the_vectorised_excess_test_is_scipys_fisher_exact_greater(
+    found: tuple[int, int], rest: tuple[int, int]
+) -> None:
+    (k, n), (j, m) = found, rest
+    (p,) = fisher_greater([(k, n, j, m)])
+    expected = fisher_exact([[k, n - k], [j, m - j]], alternative="greater").pvalue
+    assert p == pytest.approx(expected, rel=1e-9, abs=1e-300)
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,30 @@ async def test_one_products_rate_and_an_unknown_sku(
     assert assert_problem(missing, 404, "not-found")["sku"] == "NOPE"
 
 
+async def test_a_facility_filter_leaves_findings_and_rates_over_all_facilities(
+    client: httpx.AsyncClient, history: None
+) -> None:
+    # Units shipped belong to no facility: a facility can't slice a return rate.
+    for path in ("findings", "products", "products/TEE-S"):
+        url = f"/api/v1/analytics/{path}"
+        everywhere = await client.get(url, params=month())
+        nowhere = await client.get(url, params={**month(), "facility": "NO-SUCH"})
+        assert nowhere.status_code == everywhere.status_code == 200, nowhere.text
+        assert nowhere.json() == everywhere.json()
+    findings = await client.get("/api/v1/analytics/findings", params={"facility": "NO-SUCH"})
+    assert len(findings.json()["items"]) == 3
+
+
+@pytest.mark.parametrize("sku", ["%00", "TEE%00S", "TEE%0AS", "%1B", "%7F"])
+async def test_a_sku_with_a_control_character_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], sku: str
+) -> None:
+    await post_order(client, "1001")
+    async with unchanged(sessions):
+        response = await client.get(f"/api/v1/analytics/products/{sku}")
+    assert_problem(response, 422, "validation-failed")
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [

@@ -7,13 +7,12 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 
-from scipy.stats import binomtest
-
-from reclaim.analytics.rates import benjamini_hochberg
+from reclaim.analytics.rates import benjamini_hochberg, fisher_greater
 from reclaim.returns.states import Reason
 
 FDR = 0.05  # false discovery rate held across every (product or category, reason) tested
-# Enough returns to speak of a share, and a large share.
+# Enough returns to speak of a share, and a large share. A product's peers are the rest of its
+# category when they have as many returns, else the rest of the shop.
 MIN_REASON_RETURNS = 5
 MIN_REASON_SHARE = 0.40
 # A category's reason is its own only when no single product holds this share of it.
@@ -171,13 +170,19 @@ def _candidates(
     total, rest_total = reasons.total(), rest.total()
     if total < MIN_REASON_RETURNS or rest_total == 0:
         return []
-    out = []
-    for reason, count in sorted(reasons.items()):
-        said = REASON_ACTIONS.get(reason)
+    picked = [
+        reason
+        for reason, count in sorted(reasons.items())
         # Reasons are stored as text: one outside the table has no action to offer.
-        if said is None or not said.fixable or reason in skip or count / total < MIN_REASON_SHARE:
-            continue
-        baseline = rest[reason] / rest_total
-        p = float(binomtest(count, total, baseline, "greater").pvalue)
-        out.append(Concentration(level, subject, label, reason, count, total, baseline, worth, p))
-    return out
+        if (said := REASON_ACTIONS.get(reason)) is not None
+        and said.fixable
+        and reason not in skip
+        and count / total >= MIN_REASON_SHARE
+    ]
+    # Fisher's exact test: the peers' share is an estimate too, not a known constant, and the
+    # fewer their returns the less a share of them proves; the test is exact at any size.
+    p_values = fisher_greater([(reasons[r], total, rest[r], rest_total) for r in picked])
+    return [
+        Concentration(level, subject, label, r, reasons[r], total, rest[r] / rest_total, worth, p)
+        for r, p in zip(picked, p_values, strict=True)
+    ]

@@ -70,8 +70,8 @@ class ProductRate:
     name: str
     category: str
     estimate: RateEstimate
-    # The rate of the other products in its category (of the rest of the shop when it is
-    # alone there), in returns per purchase: what it is compared with.
+    # The rate of the other products in its category (of the rest of the shop when they have
+    # too few purchases to tell), in returns per purchase: what it is compared with.
     category_rate: float
     frequently_returned: bool
     top_reason: str | None
@@ -110,7 +110,7 @@ class _Rated:
     estimate: RateEstimate
     # The rest of its parent's returns per purchase: what it is compared with.
     baseline: float
-    # Alone in its parent: compared with the rest of everything instead.
+    # Its parent's rest too small to tell: compared with the rest of everything instead.
     alone: bool
     evidence: Evidence
     p_value: float | None
@@ -172,37 +172,37 @@ def _evidence(skus: Sequence[SkuCounts], mix: Sequence[ReasonCount]) -> dict[str
 
 
 def _rate(groups: Sequence[_Group], priors: Mapping[str, Prior]) -> list[_Rated]:
-    """Each group against the rest of its parent (against the rest of everything when it is
-    alone there), tested one-sided, with q-values across every group tested."""
+    """Each group against the rest of its parent, or against the rest of everything when its
+    parent's rest is too small to say what its peers' rate is; tested one-sided and exact,
+    with q-values across every group tested. With too little to compare with even then (a
+    shop of a few sales), a group is held against its prior's mean and not tested."""
     parents: dict[str, Evidence] = defaultdict(lambda: NO_EVIDENCE)
     for group in groups:
         parents[group.parent] += group.evidence
     everything = sum((group.evidence for group in groups), NO_EVIDENCE)
-    baselines: list[float | None] = []
+    rests: list[Evidence | None] = []
     alone: list[bool] = []
     for group in groups:
         rest = parents[group.parent] - group.evidence
-        alone.append(rest.shipped <= 0)
+        alone.append(rest.purchases < MIN_SHIPPED)
         if alone[-1]:
             rest = everything - group.evidence
-        tested = rest.shipped > 0 and group.evidence.shipped > 0
-        baselines.append(rest.rate if tested else None)
-    tests = [
-        (i, g, b) for i, (g, b) in enumerate(zip(groups, baselines, strict=True)) if b is not None
-    ]
-    p_values = excess_p_values([(g.evidence, b) for _, g, b in tests])
+        tested = rest.purchases >= MIN_SHIPPED and group.evidence.shipped > 0
+        rests.append(rest if tested else None)
+    tests = [(i, g, r) for i, (g, r) in enumerate(zip(groups, rests, strict=True)) if r is not None]
+    p_values = excess_p_values([(g.evidence, r) for _, g, r in tests])
     q_values = benjamini_hochberg(p_values)
     tested_at = {i: (p, q) for (i, _, _), p, q in zip(tests, p_values, q_values, strict=True)}
     found = estimates([(g.evidence, priors[g.parent]) for g in groups])
     return [
         _Rated(
             found[i],
-            priors[group.parent].mean if baseline is None else baseline,
+            priors[group.parent].mean if rest is None else rest.rate,
             alone[i],
             group.evidence,
             *tested_at.get(i, (None, None)),
         )
-        for i, (group, baseline) in enumerate(zip(groups, baselines, strict=True))
+        for i, (group, rest) in enumerate(zip(groups, rests, strict=True))
     ]
 
 

@@ -20,7 +20,9 @@ from reclaim.users.models import ApiKey
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=documented(401, 403, 422))
 # Routes take the key first: a caller without one hears 401, however bad the filters.
 Reader = Annotated[ApiKey, Depends(require(Scope.ANALYTICS_READ))]
-Sku = Annotated[str, Path(min_length=1, max_length=64)]
+# A SKU is printable text: a control character (NUL above all, which PostgreSQL refuses in
+# text) can name no product, and is refused before any query.
+Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, the first first")]
 NO_PRODUCT: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No product with that SKU"}
@@ -34,7 +36,14 @@ def sliced(
     until: Annotated[str | None, Query(description="Last day, inclusive (default: today)")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     reason: Reason | None = None,
-    facility: Annotated[str | None, Query(max_length=32, description="A facility code")] = None,
+    facility: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="A facility code, checked but not applied: units shipped belong to no "
+            "facility, so findings and product rates are always over all facilities",
+        ),
+    ] = None,
     currency: Annotated[str | None, Query(description="ISO 4217, e.g. GBP")] = None,
 ) -> Filters:
     """The period and slices; a product's own page is already about one SKU."""
@@ -92,7 +101,10 @@ class ProductRateOut(BaseModel):
     )
     low: float = Field(description="Lower end of the 90% credible interval")
     high: float = Field(description="Upper end of the 90% credible interval")
-    category_rate: float = Field(description="The same rate for the other products in its category")
+    category_rate: float = Field(
+        description="The same rate for the other products in its category (for the rest of "
+        "the shop when they have fewer than 20 purchases)"
+    )
     frequently_returned: bool
     excessive: bool = Field(
         description="Frequently returned and significant across every product tested"

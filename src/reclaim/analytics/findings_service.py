@@ -5,6 +5,10 @@ they don't give is read here, bounded by the period: the order lines the units w
 how many separate returns each product's units came back in and for which reasons, and the
 shoppers' comments. Rates are always fitted over the whole shop, so a slice (a category, a SKU)
 is compared with the same peers as without it; the slice only picks which results are shown.
+
+A facility is no slice here: units shipped belong to no facility (only returns come back to
+one), so a rate with a facility's returns over every facility's shipments would mean nothing.
+Findings and product rates are over all facilities whatever the filters say.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from reclaim.analytics.service import product_counts
 from reclaim.analytics.themes import Comment, themes
 from reclaim.catalog.models import Product
 from reclaim.errors import NotFound
-from reclaim.logistics.models import Facility
 from reclaim.orders.models import OrderLine
 from reclaim.returns.models import Return, ReturnLine
 
@@ -39,6 +42,7 @@ Row = TypeVarTuple("Row")
 
 async def findings(session: AsyncSession, filters: Filters) -> list[Finding]:
     """Every finding in the filters' slice, the most valuable first."""
+    filters = _all_facilities(filters)
     skus, mix = await _counts(session, filters)
     comments = await _comments(session, filters)
     category_of = {counts.sku: counts.category for counts in skus}
@@ -55,7 +59,7 @@ async def product_rates(
 ) -> list[ProductRate]:
     """Products sold in the period's cohort, most returned first (by the shrunk estimate);
     only the frequently returned ones when ``flagged``."""
-    skus, mix = await _counts(session, filters)
+    skus, mix = await _counts(session, _all_facilities(filters))
     return [
         rate
         for rate in rules.rate_products(skus, mix)
@@ -71,10 +75,15 @@ async def product_rate(session: AsyncSession, sku: str, filters: Filters) -> Pro
     product = await session.scalar(select(Product).where(Product.sku == sku))
     if product is None:
         raise NotFound(f"No product with SKU {sku!r}.", sku=sku)
-    skus, mix = await _counts(session, filters)
+    skus, mix = await _counts(session, _all_facilities(filters))
     if all(counts.sku != sku for counts in skus):
         skus.append(SkuCounts(sku, product.name, product.category, 0, 0, product.price_minor, 0))
     return next(rate for rate in rules.rate_products(skus, mix) if rate.sku == sku)
+
+
+def _all_facilities(filters: Filters) -> Filters:
+    """Shipments, the denominators, have no facility: see the module's docstring."""
+    return replace(filters, facility=None)
 
 
 def _in_scope(finding: Finding, filters: Filters, category_of: dict[str, str]) -> bool:
@@ -149,10 +158,6 @@ def _requested(query: Select[*Row], filters: Filters) -> Select[*Row]:
     ):
         if value is not None:
             query = query.where(column == value)
-    if filters.facility is not None:
-        query = query.join(Facility, Facility.id == Return.facility_id).where(
-            Facility.code == filters.facility
-        )
     return query
 
 

@@ -3,8 +3,9 @@
 A product's return rate is drawn from its category's Beta prior, fitted from the category's
 products by the method of moments; a product's estimate is the posterior, so a product with few
 sales sits near its category until its own history says otherwise. The excess test asks whether
-a product comes back more often than the rest of its category, one-sided and exact, with the
-false discovery rate held across every product tested (Benjamini–Hochberg).
+a product comes back more often than the rest of its category, one-sided and exact (Fisher's,
+since the rest's rate is an estimate too), with the false discovery rate held across every
+product tested (Benjamini–Hochberg).
 
 Units are bought and returned in lots: a shopper who returns a line of 24 mugs returns 24 units
 at once, which is one piece of evidence, not 24. The model counts ``Evidence`` in returns out of
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import beta as beta_distribution
-from scipy.stats import binom
+from scipy.stats import hypergeom
 
 CREDIBLE = 0.90  # the width of every interval shown
 # A prior is worth at least this many units of evidence: with fewer, one return of one sale
@@ -188,20 +189,32 @@ def estimates(rows: Sequence[tuple[Evidence, Prior]]) -> list[RateEstimate]:
     ]
 
 
-def excess_p_value(returned: int, shipped: int, baseline: float, lot: float = 1.0) -> float:
-    """One-sided exact binomial test: how likely this many returns, or more, if the product
-    came back at the ``baseline`` rate."""
-    return excess_p_values([(Evidence.of(returned, shipped, lot), baseline)])[0]
+def excess_p_value(found: Evidence, rest: Evidence) -> float:
+    """One-sided Fisher exact test: how likely this many of the product's purchases came back,
+    or more, if it came back no more often than the ``rest`` it is compared with.
+
+    The peers' rate is an estimate too: one sale of them with nothing back is no evidence that
+    they never come back, and the test says so, where a binomial test against their rate taken
+    as known would call any return an excess."""
+    return excess_p_values([(found, rest)])[0]
 
 
-def excess_p_values(rows: Sequence[tuple[Evidence, float]]) -> list[float]:
-    """``excess_p_value`` for many at once: the binomial upper tail P(X >= k), which is what
-    ``scipy.stats.binomtest(..., "greater")`` computes."""
-    if not rows:
+def excess_p_values(rows: Sequence[tuple[Evidence, Evidence]]) -> list[float]:
+    """``excess_p_value`` for many at once."""
+    return fisher_greater([(*found.counted(), *rest.counted()) for found, rest in rows])
+
+
+def fisher_greater(tables: Sequence[tuple[int, int, int, int]]) -> list[float]:
+    """For each (found, trials, rest_found, rest_trials), the p-value of
+    ``scipy.stats.fisher_exact([[found, trials - found], [rest_found, rest_trials - rest_found]],
+    alternative="greater")``: the hypergeometric upper tail P(X >= found) of drawing ``trials``
+    from both together. One vectorised call, since a shop has thousands of products."""
+    if not tables:
         return []
-    counted = np.array([found.counted() for found, _ in rows])
-    baseline = np.clip([rate for _, rate in rows], 0.0, 1.0)
-    return [float(p) for p in binom.sf(counted[:, 0] - 1, counted[:, 1], baseline)]
+    found, trials, rest_found, rest_trials = np.array(tables, dtype=np.int64).T
+    tail = hypergeom.sf(found - 1, trials + rest_trials, found + rest_found, trials)
+    # Nothing on either side (no trials at all) is no evidence: p = 1, as fisher_exact says.
+    return np.clip(np.nan_to_num(tail, nan=1.0), 0.0, 1.0).tolist()
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
