@@ -21,7 +21,6 @@ from reclaim.notifications.models import (
 )
 from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.policy.models import PolicyVersion
-from reclaim.prediction.models import PredictionModel
 from reclaim.refunds.models import (
     CreditAccount,
     CreditPosting,
@@ -66,7 +65,6 @@ __all__ = [
     "RefundPart",
     "OutboxMessage",
     "PolicyVersion",
-    "PredictionModel",
     "Product",
     "Return",
     "ReturnDay",

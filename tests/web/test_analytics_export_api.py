@@ -96,7 +96,7 @@ async def test_an_empty_period_is_a_header_alone(client: httpx.AsyncClient) -> N
 async def test_exports_need_the_analytics_read_scope(
     live_server: LiveServer, sessions: Sessions
 ) -> None:
-    key = await seed_api_key(sessions, ["returns:read", "predictions:read"])
+    key = await seed_api_key(sessions, ["returns:read", "refunds:read"])
     async with api_client(live_server.url, key.token) as http, unchanged(sessions):
         for name in ("returns.csv", "returns.parquet", "kpis.csv", "kpis.parquet"):
             refused = await http.get(f"{BASE}/{name}")

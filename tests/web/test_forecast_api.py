@@ -120,7 +120,7 @@ async def test_the_forecast_needs_the_analytics_scope(
     live_server: LiveServer, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     allowed = await seed_api_key(sessions, ["analytics:read"])
-    refused = await seed_api_key(sessions, ["returns:read", "predictions:read"])
+    refused = await seed_api_key(sessions, ["returns:read", "refunds:read"])
 
     async with api_client(live_server.url, allowed.token) as http:
         assert (await http.get(URL)).status_code == 200

@@ -1,2 +1,2 @@
-"""Prediction: the return-risk model, its backtest against baselines, and the inbound-returns
-forecast, all trained on the merchant's own history."""
+"""Prediction: the inbound-returns forecast per facility, learnt from its own history and
+backtested against the seasonal-naive forecast."""

@@ -1,5 +1,5 @@
 """The analytics rollups (return facts; return, cohort, sales and order days; the refresh
-cursor) and the trained prediction models.
+cursor).
 
 Revision ID: 0006
 Revises: 0005
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
 import reclaim.db
 
@@ -179,47 +178,6 @@ def upgrade() -> None:
     with op.batch_alter_table("analytics_sales_days", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_analytics_sales_days_sku"), ["sku"], unique=False)
 
-    op.create_table(
-        "prediction_models",
-        sa.Column("id", reclaim.db.BigId, nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("version", reclaim.db.BigId, nullable=False),
-        sa.Column("trained_at", reclaim.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("trained_until", reclaim.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("rows", reclaim.db.BigId, nullable=False),
-        sa.Column(
-            "features",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "metrics",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "importances",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "calibration",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column(
-            "details",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("model_text", sa.Text(), nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_prediction_models")),
-        sa.UniqueConstraint("kind", "version", name=op.f("uq_prediction_models_kind_version")),
-    )
-    with op.batch_alter_table("prediction_models", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_prediction_models_active"), ["active"], unique=False)
-        batch_op.create_index(batch_op.f("ix_prediction_models_kind"), ["kind"], unique=False)
     # The rollups' refresh looks for orders changed since it last ran, and the forecast for
     # lines received in the last year: both by range, on tables that only grow.
     op.create_index(op.f("ix_orders_updated_at"), "orders", ["updated_at"], unique=False)
@@ -231,11 +189,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_return_lines_received_at"), table_name="return_lines")
     op.drop_index(op.f("ix_orders_updated_at"), table_name="orders")
-    with op.batch_alter_table("prediction_models", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_prediction_models_kind"))
-        batch_op.drop_index(batch_op.f("ix_prediction_models_active"))
-
-    op.drop_table("prediction_models")
     with op.batch_alter_table("analytics_sales_days", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_analytics_sales_days_sku"))
 
