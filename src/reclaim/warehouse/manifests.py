@@ -154,11 +154,13 @@ async def ship(
         raise InvalidTransition(
             f"Manifest {manifest.number} was already shipped.", number=manifest.number
         )
-    items = await session.scalar(
-        select(func.count())
-        .select_from(ManifestItem)
-        .where(ManifestItem.manifest_id == manifest.id)
-    )
+    items, last_added = (
+        await session.execute(
+            select(func.count(), func.max(ManifestItem.added_at)).where(
+                ManifestItem.manifest_id == manifest.id
+            )
+        )
+    ).one()
     if not items:
         raise InvalidTransition(
             f"Manifest {manifest.number} is empty: nothing to ship.", number=manifest.number
@@ -166,7 +168,9 @@ async def ship(
     if partner_code is not None:
         manifest.partner_id = (await _partner(session, Disposition(kind), partner_code)).id
     manifest.status = SHIPPED
-    manifest.shipped_at = actor.now
+    # The clock was read before the lock was: a unit added while this waited for it went on
+    # first, and the manifest left after it.
+    manifest.shipped_at = max(actor.now, last_added)
     manifest.shipped_by = actor.name
     await session.flush()
     return manifest
