@@ -23,6 +23,7 @@ from benchmarks import (
     logistics,
     online_retail_import,
     policy,
+    prediction,
     raw_returns,
     refunds,
     simulator,
@@ -51,6 +52,7 @@ WORKLOADS: dict[str, Workload] = {
     online_retail_import.NAME: online_retail_import.run,
     analytics.NAME: analytics.run,
     dashboard.NAME: dashboard.run,
+    prediction.NAME: prediction.run,
 }
 
 

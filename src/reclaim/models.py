@@ -21,6 +21,7 @@ from reclaim.notifications.models import (
 )
 from reclaim.orders.models import Customer, Order, OrderLine, OrderPayment
 from reclaim.policy.models import PolicyVersion
+from reclaim.prediction.models import PredictionModel
 from reclaim.refunds.models import (
     CreditAccount,
     CreditPosting,
@@ -65,6 +66,7 @@ __all__ = [
     "RefundPart",
     "OutboxMessage",
     "PolicyVersion",
+    "PredictionModel",
     "Product",
     "Return",
     "ReturnDay",

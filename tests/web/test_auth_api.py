@@ -136,6 +136,7 @@ ENDPOINTS: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/v1/analytics/exports/returns.parquet", None, "analytics:read"),
     ("GET", "/api/v1/analytics/exports/kpis.csv", None, "analytics:read"),
     ("GET", "/api/v1/analytics/exports/kpis.parquet", None, "analytics:read"),
+    ("POST", "/api/v1/predictions/return-risk", {"order": "1001"}, "predictions:read"),
 ]
 
 

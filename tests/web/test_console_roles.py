@@ -282,6 +282,15 @@ async def _nothing(world: World) -> None:
     return None
 
 
+async def _ordered(world: World) -> str:
+    order_id = world._order()
+    made = await world.client.post(
+        "/api/v1/orders", json=order_payload(order_id, lines=order_lines())
+    )
+    assert made.status_code == 201, made.text
+    return order_id
+
+
 # Every console page and form with the permission it needs. A test below checks that this
 # covers every console route the app serves, so a new page can't slip past the matrix.
 ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
@@ -434,6 +443,10 @@ ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
     ("GET", "/console/analytics/export/{name}"): (
         Permission.VIEW_ANALYTICS,
         _with(_nothing, lambda _: "/console/analytics/export/returns.csv"),
+    ),
+    ("GET", "/console/orders/{external_id}"): (
+        Permission.VIEW_RETURNS,
+        _with(_ordered, lambda order_id: f"/console/orders/{order_id}"),
     ),
 }
 

@@ -95,6 +95,7 @@ OPERATIONS = {
     ("get", "/api/v1/analytics/exports/returns.parquet"),
     ("get", "/api/v1/analytics/exports/kpis.csv"),
     ("get", "/api/v1/analytics/exports/kpis.parquet"),
+    ("post", "/api/v1/predictions/return-risk"),
 }
 # Signed by the sender (Standard Webhooks), not by an API key: nothing to forbid by scope.
 SIGNED = "/api/v1/tracking-events"

@@ -37,6 +37,7 @@ from reclaim.policy.loader import load as load_policy
 from reclaim.policy.routes import router as policy_router
 from reclaim.policy.service import register as register_policy
 from reclaim.prediction.forecast_routes import router as forecast_router
+from reclaim.prediction.routes import router as predictions_router
 from reclaim.refunds.credit_routes import router as credit_router
 from reclaim.refunds.exchange_routes import router as exchanges_router
 from reclaim.refunds.routes import router as refunds_router
@@ -46,6 +47,7 @@ from reclaim.warehouse.operations_routes import router as operations_router
 from reclaim.warehouse.routes import router as warehouse_router
 from reclaim.web.console import analytics as console_analytics
 from reclaim.web.console import money as console_money
+from reclaim.web.console import orders as console_orders
 from reclaim.web.console import routes as console_routes
 from reclaim.web.console import station as console_station
 from reclaim.web.pages import STATIC_DIR
@@ -117,6 +119,7 @@ def api_router() -> APIRouter:
     router.include_router(analytics_router)
     router.include_router(findings_router)
     router.include_router(analytics_export_router)
+    router.include_router(predictions_router)
     router.include_router(forecast_router)
 
     @router.get("/health", tags=["operations"], summary="Liveness and version")
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_station.router)
     app.include_router(console_money.router)
     app.include_router(console_analytics.router)
+    app.include_router(console_orders.router)
     app.mount("/static/reclaim", StaticFiles(directory=STATIC_DIR), name="reclaim-static")
 
     def openapi() -> dict[str, Any]:

@@ -14,10 +14,11 @@ from reclaim.cli.common import console, database, live_policy, run
 from reclaim.cli.simulate import print_summary, simulate_with_progress
 from reclaim.config import get_settings
 from reclaim.db import transaction
-from reclaim.errors import NotFound
+from reclaim.errors import NotFound, ValidationFailed
 from reclaim.kit.clock import utcnow
 from reclaim.notifications.models import OutboxMessage
 from reclaim.orders.models import Customer, Order
+from reclaim.prediction import service as risk
 from reclaim.returns.models import Return
 from reclaim.simulation.facilities import seed_facilities
 from reclaim.simulation.runner import SimulationConfig
@@ -61,6 +62,13 @@ def demo(
                 await _history_is_not_news(sessions)
                 built = await rollups.rebuild(sessions)
                 console.print(f"Analytics built from {built.returns:,} returns.")
+                try:
+                    model = await risk.train(sessions)
+                    console.print(
+                        f"Return-risk model v{model.version} trained on {model.rows:,} order lines."
+                    )
+                except ValidationFailed as refused:
+                    console.print(f"No return-risk model yet: {refused.message}")
             return (
                 await _fresh_demo_key(sessions),
                 await _demo_shopper(sessions),

@@ -37,6 +37,8 @@ class Scope(StrEnum):
     CREDIT_WRITE = "credit:write"
     # KPIs, findings, product return rates, forecasts and exports of returns and KPIs.
     ANALYTICS_READ = "analytics:read"
+    # Scoring a cart or order for return risk at the shop's checkout.
+    PREDICTIONS_READ = "predictions:read"
 
 
 ALL_SCOPES = tuple(Scope)

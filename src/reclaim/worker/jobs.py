@@ -14,6 +14,7 @@ from reclaim.db import transaction
 from reclaim.kit.money import Money
 from reclaim.logistics.handover import remind_and_expire
 from reclaim.policy.loader import LoadedPolicy
+from reclaim.prediction import service as risk
 from reclaim.refunds import credit
 from reclaim.web.console.forms import forget_old_submissions
 from reclaim.worker.dispatcher import Job
@@ -33,6 +34,8 @@ CREDIT_EXPIRY_EVERY_SECONDS = 600.0
 # Dashboards read the rollups: a minute behind is fresh, and a refresh that finds nothing new
 # costs tens of milliseconds.
 ROLLUPS_EVERY_SECONDS = 60.0
+# The return-risk model learns from a day's new orders and returns overnight.
+RETRAIN_EVERY_SECONDS = 24 * 3600.0
 
 
 async def sweep_idempotency_keys(
@@ -54,7 +57,7 @@ async def sweep_idempotency_keys(
 
 def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolicy) -> list[Job]:
     """Handover reminders and expiry, and the analytics rollups, every minute; the idempotency
-    sweep and store-credit expiry every ten."""
+    sweep and store-credit expiry every ten; the return-risk model's retraining every day."""
 
     async def handover(now: datetime) -> str | None:
         report = await remind_and_expire(
@@ -101,4 +104,5 @@ def default_jobs(sessions: async_sessionmaker[AsyncSession], policy: LoadedPolic
         Job("idempotency sweep", SWEEP_EVERY_SECONDS, sweep),
         Job("store credit expiry", CREDIT_EXPIRY_EVERY_SECONDS, expire_credit),
         Job("analytics rollups", ROLLUPS_EVERY_SECONDS, partial(rollups.refresh_job, sessions)),
+        Job("return-risk retrain", RETRAIN_EVERY_SECONDS, partial(risk.retrain_job, sessions)),
     ]

@@ -26,7 +26,7 @@ from reclaim.returns.models import Return
 from reclaim.users.roles import Permission
 from reclaim.warehouse import receiving
 from reclaim.warehouse.models import ReceivingFlag
-from reclaim.web.console import login, review, search, worklists
+from reclaim.web.console import login, orders, review, search, worklists
 from reclaim.web.console.auth import (
     HOME,
     ConsoleRoute,
@@ -132,6 +132,7 @@ async def show_return_page(
     was typed still in it."""
     async with reading(request) as session:
         view = await review.load(session, number)
+        panel = await orders.risk_panel(session, view.ret.order.external_id)
     return render(
         request,
         "console/detail.html",
@@ -139,6 +140,7 @@ async def show_return_page(
         status_code=status_for(error) if error else 200,
         view=view,
         ret=view.ret,
+        panel=panel,
         error=error.message if error else None,
         failed=failed,
         typed=typed or {},
