@@ -100,6 +100,34 @@ async def test_good_csv_imports_every_order(sessions: Sessions, tmp_path: Path) 
     ]
 
 
+async def test_csv_address_columns_are_imported_as_the_shipping_address(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    address = {
+        "ship_line1": "12 Church Street",
+        "ship_line2": "Flat 3",
+        "ship_city": "London",
+        "ship_region": "Greater London",
+        "ship_postcode": "N1 2AB",
+        "ship_country": "gb",
+    }
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER + list(address))
+    writer.writerows(row + list(address.values()) for row in GOOD_ROWS if row[0] == "A-1")
+    path = tmp_path / "orders.csv"
+    path.write_text(out.getvalue())
+
+    result = await _import(path)
+
+    assert result.exit_code == 0, result.output
+    assert await rows(
+        sessions,
+        "SELECT external_id, ship_line1, ship_line2, ship_city, ship_region, ship_postcode,"
+        " ship_country FROM orders",
+    ) == [("A-1", "12 Church Street", "Flat 3", "London", "Greater London", "N1 2AB", "GB")]
+
+
 async def test_good_jsonl_imports_every_order(sessions: Sessions, tmp_path: Path) -> None:
     path = tmp_path / "orders.jsonl"
     path.write_text(_good_jsonl())

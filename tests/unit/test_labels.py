@@ -147,6 +147,34 @@ def test_a_pickup_label_shows_the_booked_slot() -> None:
     assert codes(pages(pdf)[0])[CODE128] == TRACKING
 
 
+def test_a_sender_with_a_street_address_shows_all_of_it_in_the_from_block() -> None:
+    sender = Address(
+        "Ann Example", ("12 Church Street, Flat 3", "London, Greater London", "WC2N 5DU GB")
+    )
+
+    pdf = render_label(replace(LABEL, sender=sender))
+
+    text = page_text(pdf, 0)
+    start = text.index("FROM")
+    from_block = text[start : text.index("\nTO\n", start)]
+    assert [line.strip() for line in from_block.splitlines()[1:] if line.strip()] == [
+        "Ann Example",
+        *sender.lines,
+    ]
+    assert "Springfield Returns Centre" in text and "Unit 4, Long Lane" in text
+    assert not outside_the_page(pdf)
+
+
+def test_a_pickup_slip_says_where_the_driver_collects_the_parcel() -> None:
+    sender = Address("Ann Example", ("12 Church Street", "London", "WC2N 5DU GB"))
+
+    pdf = render_label(replace(LABEL, sender=sender, pickup="Mon 3 Jun, 09:00–12:00"))
+
+    slip = " ".join(page_text(pdf, 1).split())
+    assert "The driver collects it from 12 Church Street, London, WC2N 5DU GB." in slip
+    assert "driver" not in " ".join(page_text(render_label(LABEL), 1).split())
+
+
 def test_a_long_list_of_items_runs_onto_more_pages_and_misses_none() -> None:
     items = tuple(Item(f"SKU-{n:03}", f"Item number {n}", n, "Too large") for n in range(1, 81))
 

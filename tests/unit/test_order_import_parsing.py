@@ -87,6 +87,10 @@ def test_every_column_reaches_the_order() -> None:
         "delivered_at": DELIVERED,
         "shipping": "4.95",
         "order_discount": "2.00",
+        "ship_line1": "Invalidenstraße 117",
+        "ship_line2": "Hinterhaus",
+        "ship_city": "Berlin",
+        "ship_region": "Berlin",
         "ship_postcode": "10115",
         "ship_country": "DE",
         "ship_lat": "52.53",
@@ -121,6 +125,8 @@ def test_every_column_reaches_the_order() -> None:
     assert (order.shipping_minor, order.discount_minor) == (495, 200)
     assert order.shipping_address is not None
     assert order.shipping_address.country == "DE"
+    assert order.shipping_address.line1 == "Invalidenstraße 117"
+    assert (order.shipping_address.line2, order.shipping_address.city) == ("Hinterhaus", "Berlin")
     assert order.shipping_address.lat == pytest.approx(52.53)
     line = order.lines[0]
     assert (line.line_id, line.unit_price_minor, line.discount_minor, line.tax_minor) == (

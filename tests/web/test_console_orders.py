@@ -17,6 +17,7 @@ from reclaim.orders.models import Order
 from reclaim.prediction import service
 from reclaim.returns.models import Return
 from reclaim.users.roles import Role
+from tests.factories import order_payload
 from tests.web.conftest import LiveServer
 from tests.web.console_support import Sessions, console_unchanged, signed_in, words
 from tests.web.support import post_order, post_return
@@ -60,6 +61,27 @@ async def test_an_order_page_lists_lines_payments_and_returns_and_says_how_to_tr
     assert "Payments" in said and "Returns" in said
     assert f'href="/console/returns/{number}"' in page.text
     assert "Return risk at purchase" in said and NO_MODEL in said
+
+
+async def test_an_order_page_shows_where_the_order_was_shipped(
+    client: httpx.AsyncClient, live_server: LiveServer, sessions: Sessions
+) -> None:
+    payload = order_payload("1002")
+    payload["shipping_address"] = {
+        "line1": "10 Craven Street",
+        "line2": "Flat 2",
+        "city": "London",
+        "postcode": "WC2N 5DU",
+        "country": "GB",
+    }
+    made = await client.post("/api/v1/orders", json=payload)
+    assert made.status_code == 201, made.text
+
+    async with signed_in(live_server.url, sessions, Role.AGENT) as agent:
+        page = await agent.get("/console/orders/1002")
+
+    assert page.status_code == 200, page.text
+    assert "Ships to 10 Craven Street, Flat 2, London, WC2N 5DU GB" in words(page)
 
 
 async def test_with_a_model_each_line_shows_its_risk_drivers_and_the_model_version(

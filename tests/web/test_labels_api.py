@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from reclaim.kit.clock import utcnow
 from reclaim.logistics.carriers import valid_tracking_number
 from reclaim.logistics.rules import pickup_slots
-from tests.factories import MANUAL_POLICY, return_payload, seed_api_key
+from tests.factories import MANUAL_POLICY, order_payload, return_payload, seed_api_key
 from tests.web.conftest import LiveServer
 from tests.web.support import act, api_client, assert_problem, post_order, post_return
 
@@ -94,6 +94,30 @@ async def test_the_label_downloads_as_a_pdf_with_the_tracking_barcode(
     assert "TEE-M" in reader.pages[1].extract_text()
     again = await client.get(f"/api/v1/returns/{number.lower()}/label.pdf")
     assert again.content == response.content
+
+
+async def test_the_label_is_sent_from_the_orders_full_shipping_address(
+    client: httpx.AsyncClient,
+) -> None:
+    order = order_payload()
+    order["shipping_address"] = {
+        "line1": "12 Church Street",
+        "line2": "Flat 3",
+        "city": "London",
+        "region": "Greater London",
+        "postcode": "N1 2AB",
+        "country": "gb",
+    }
+    assert (await client.post("/api/v1/orders", json=order)).status_code == 201
+    number = (await post_return(client))["number"]
+    await act(client, number, "approve")
+
+    response = await client.get(f"/api/v1/returns/{number}/label.pdf")
+
+    assert response.status_code == 200
+    text = pypdf.PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    for line in ("Ann Example", "12 Church Street, Flat 3", "London, Greater London", "N1 2AB GB"):
+        assert line in text
 
 
 async def test_the_qr_code_downloads_as_a_png_of_the_tracking_number(

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.factories import order_payload
@@ -85,6 +86,48 @@ async def test_a_currency_code_is_accepted_in_any_case_and_stored_upper_case(
     assert (await client.get("/api/v1/orders/A-1")).json()["currency"] == "USD"
 
 
+ADDRESS = {
+    "line1": "12 Church Street",
+    "line2": "Flat 3",
+    "city": "London",
+    "region": "Greater London",
+    "postcode": "N1 2AB",
+    "country": "GB",
+}
+
+
+async def _stored_address(sessions: async_sessionmaker[AsyncSession]) -> tuple[Any, ...]:
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT ship_line1, ship_line2, ship_city, ship_region, ship_postcode, "
+                    "ship_country FROM orders WHERE external_id = 'A-1'"
+                )
+            )
+        ).one()
+    return tuple(row)
+
+
+async def test_the_street_address_is_stored_and_a_bad_one_changes_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    sent = {**order_payload("A-1"), "shipping_address": {**ADDRESS, "city": "  London "}}
+    assert (await client.post("/api/v1/orders", json=sent)).status_code == 201
+    assert await _stored_address(sessions) == tuple(ADDRESS.values())
+
+    for bad in ({"line1": "12 Church\x00 Street"}, {"line2": "x" * 129}):
+        refused = await client.post(
+            "/api/v1/orders", json={**sent, "shipping_address": {**ADDRESS, **bad}}
+        )
+        assert_problem(refused, 422, "validation-failed")
+    assert await _stored_address(sessions) == tuple(ADDRESS.values())
+
+    moved = {**sent, "shipping_address": {"postcode": "E8 3RH", "country": "GB"}}
+    assert (await client.post("/api/v1/orders", json=moved)).status_code == 200
+    assert await _stored_address(sessions) == (None, None, None, None, "E8 3RH", "GB")
+
+
 def _with(path: str, value: Any) -> dict[str, Any]:
     """A valid order payload with one field (``a.0.b`` style path) replaced, or removed."""
     payload = order_payload("BAD-1")
@@ -132,6 +175,11 @@ BAD_ORDERS = {
     "duplicate line ids": _with("lines.1.line_id", "1"),
     "delivered before placed": _with("delivered_at", "2000-01-01T00:00:00+00:00"),
     "discount above line price": _with("lines.0.discount_minor", 10**6),
+    "NUL in the street": _with("shipping_address", {"line1": "12 Church\x00 Street"}),
+    "NUL in the city": _with("shipping_address", {"city": "Lon\x00don"}),
+    "street too long": _with("shipping_address", {"line1": "x" * 129}),
+    "region too long": _with("shipping_address", {"region": "x" * 65}),
+    "unknown address field": _with("shipping_address", {"street": "12 Church Street"}),
 }
 
 

@@ -34,7 +34,14 @@ from tests.web.portal_support import (
 from tests.web.support import act
 
 pytestmark = pytest.mark.parametrize("server_overrides", [PORTAL_POLICY])
-LONDON = {"postcode": "WC2N 5DU", "country": "GB", "lat": 51.5074, "lon": -0.1278}
+LONDON = {
+    "line1": "10 Craven Street",
+    "city": "London",
+    "postcode": "WC2N 5DU",
+    "country": "GB",
+    "lat": 51.5074,
+    "lon": -0.1278,
+}
 NO_STORE = "private, no-store"
 FACILITY = {
     "box_free_dropoff": "NEWS",
@@ -143,7 +150,7 @@ async def test_a_drop_off_return_shows_its_code_large_and_where_to_take_it(
         assert "12 Strand · Mon–Sat 8:00–20:00" in text
 
 
-async def test_a_pickup_shows_the_booked_slot_and_the_label(shopper: Shopper) -> None:
+async def test_a_pickup_shows_the_booked_slot_where_from_and_the_label(shopper: Shopper) -> None:
     status = await send_back(shopper, "scheduled_pickup")
 
     text = words(status)
@@ -152,8 +159,10 @@ async def test_a_pickup_shows_the_booked_slot_and_the_label(shopper: Shopper) ->
     assert f"Have the parcel ready {slot.group(1)}." in text
     assert "Download your label (PDF)" in text
     assert "The driver scans this and brings a label" in text
+    assert "The driver collects it from 10 Craven Street, London, WC2N 5DU GB." in text
     label = await shopper.http.get(f"/returns/r/{rma_of(status)}/label.pdf")
-    assert slot.group(1) in pypdf.PdfReader(io.BytesIO(label.content)).pages[0].extract_text()
+    printed = pypdf.PdfReader(io.BytesIO(label.content)).pages[0].extract_text()
+    assert slot.group(1) in printed and "10 Craven Street" in printed
 
 
 async def test_the_owner_downloads_the_label_and_it_is_kept(

@@ -220,9 +220,10 @@ def _draw_label(canvas: Canvas, label: Label) -> None:
     canvas.drawRightString(WIDTH - MARGIN, top - 15, carrier)
     _rule(canvas, top - 24, 2)
 
-    _block(canvas, top - 28, "FROM", label.sender, name_size=9, line_size=8, most_lines=2)
-    _rule(canvas, top - 72, 0.75)
-    _block(canvas, top - 76, "TO", label.recipient, name_size=15, line_size=12, most_lines=4)
+    # Three lines from: street, town, postcode; a pickup driver finds the parcel by them.
+    _block(canvas, top - 28, "FROM", label.sender, name_size=9, line_size=8, most_lines=3)
+    _rule(canvas, top - 80, 0.75)
+    _block(canvas, top - 84, "TO", label.recipient, name_size=15, line_size=12, most_lines=4)
     _rule(canvas, top - 170, 2)
 
     # The RMA number, for the people who open the box; its QR code, for the station scanner.
@@ -302,6 +303,8 @@ def _slip(label: Label) -> list[object]:
             else "3. Hand it to the carrier at any of its drop-off points."
         ),
     ]
+    if label.pickup and label.sender.lines:
+        steps.append(f"The driver collects it from {', '.join(label.sender.lines)}.")
     if label.send_by:
         steps.append(f"Please send it by {label.send_by}, or the return expires.")
     total = sum(item.quantity for item in label.items)

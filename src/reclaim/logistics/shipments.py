@@ -200,6 +200,17 @@ async def _recipient(session: AsyncSession, ret: Return, merchant_name: str) -> 
     return labels.Address(warehouse.name, tuple(lines))
 
 
+def shipped_to(order: Order) -> tuple[str, ...]:
+    """The order's address as the label prints it, and a pickup driver reads it: the street,
+    the town, then the postcode and country; whatever the shop didn't send left out."""
+    lines = (
+        ", ".join(part for part in (order.ship_line1, order.ship_line2) if part),
+        ", ".join(part for part in (order.ship_city, order.ship_region) if part),
+        " ".join(part for part in (order.ship_postcode, order.ship_country) if part),
+    )
+    return tuple(line for line in lines if line)
+
+
 def _label(
     ret: Return, shipment: Shipment, recipient: labels.Address, merchant_name: str
 ) -> labels.Label:
@@ -215,10 +226,7 @@ def _label(
         order_number=order.external_id,
         carrier=shipment.carrier,
         tracking_number=shipment.tracking_number,
-        sender=labels.Address(
-            customer.name or customer.email,
-            tuple(part for part in (order.ship_postcode, order.ship_country) if part),
-        ),
+        sender=labels.Address(customer.name or customer.email, shipped_to(order)),
         recipient=recipient,
         items=tuple(
             labels.Item(

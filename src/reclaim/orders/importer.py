@@ -36,6 +36,10 @@ CSV_COLUMNS = (
     "delivered_at",
     "shipping",
     "order_discount",
+    "ship_line1",
+    "ship_line2",
+    "ship_city",
+    "ship_region",
     "ship_postcode",
     "ship_country",
     "ship_lat",
@@ -246,6 +250,10 @@ def _row_to_order(row: dict[str, str], currency: str) -> dict[str, Any]:
     address = {
         key: value
         for key, value in {
+            "line1": row.get("ship_line1"),
+            "line2": row.get("ship_line2"),
+            "city": row.get("ship_city"),
+            "region": row.get("ship_region"),
             "postcode": row.get("ship_postcode"),
             "country": row.get("ship_country"),
             "lat": _number(row["ship_lat"], "ship_lat", float) if row.get("ship_lat") else None,

@@ -44,6 +44,11 @@ class Order(Base):
     shipping_minor: Mapped[int] = mapped_column(default=0)
     # Order-level discounts (coupons); line discounts live on the lines.
     discount_minor: Mapped[int] = mapped_column(default=0)
+    # Where the order went, and so where a prepaid label's parcel or a pickup starts from.
+    ship_line1: Mapped[str | None] = mapped_column(String(128))
+    ship_line2: Mapped[str | None] = mapped_column(String(128))
+    ship_city: Mapped[str | None] = mapped_column(String(64))
+    ship_region: Mapped[str | None] = mapped_column(String(64))
     ship_postcode: Mapped[str | None] = mapped_column(String(16))
     ship_country: Mapped[str | None] = mapped_column(String(2))
     ship_lat: Mapped[float | None] = mapped_column(Float)

@@ -111,6 +111,12 @@ class OrderLineIn(Strict):
 
 
 class AddressIn(Strict):
+    line1: str | None = Field(default=None, max_length=128, description="Street and number")
+    line2: str | None = Field(
+        default=None, max_length=128, description="Flat, floor, building, c/o, …"
+    )
+    city: str | None = Field(default=None, max_length=64)
+    region: str | None = Field(default=None, max_length=64, description="State, county, …")
     postcode: str | None = Field(default=None, max_length=16)
     country: str | None = Field(default=None, min_length=2, max_length=2)
     lat: float | None = Field(default=None, ge=-90, le=90)

@@ -118,6 +118,20 @@ DISTRICTS = (
 )
 # The letters a UK inward code may end with (never C, I, K, M, O or V).
 INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+STREETS = (
+    "Church Street",
+    "High Street",
+    "Victoria Road",
+    "Park Road",
+    "Station Road",
+    "Queen's Road",
+    "Albert Street",
+    "Mill Lane",
+    "Grove Road",
+    "King Street",
+    "Elm Grove",
+    "Canal Walk",
+)
 
 
 @dataclass(frozen=True)
@@ -260,6 +274,9 @@ class SimProduct:
 
 @dataclass(frozen=True)
 class SimAddress:
+    line1: str
+    line2: str | None
+    city: str
     postcode: str
     country: str
     lat: float
@@ -277,14 +294,24 @@ class SimCustomer:
 
 
 def london_address(rng: random.Random) -> SimAddress:
-    """A postcode in one of the districts, a few hundred metres from its centre."""
+    """A street address in one of the districts, a few hundred metres from its centre."""
     district, lat, lon = rng.choice(DISTRICTS)
     inward = f"{rng.randint(1, 9)}{rng.choice(INWARD_LETTERS)}{rng.choice(INWARD_LETTERS)}"
+    postcode = f"{district} {inward}"
+    lat = round(lat + rng.uniform(-0.006, 0.006), 5)
+    lon = round(lon + rng.uniform(-0.009, 0.009), 5)
+    # The street has a generator of its own, seeded by what was drawn: the shared one draws
+    # exactly as it did before addresses had streets, so a seed still simulates the same shop.
+    street = random.Random(f"{postcode} {lat} {lon}")
+    flat = street.random() < 0.3
     return SimAddress(
-        postcode=f"{district} {inward}",
+        line1=f"{street.randint(1, 180)} {street.choice(STREETS)}",
+        line2=f"Flat {street.randint(1, 24)}" if flat else None,
+        city="London",
+        postcode=postcode,
         country="GB",
-        lat=round(lat + rng.uniform(-0.006, 0.006), 5),
-        lon=round(lon + rng.uniform(-0.009, 0.009), 5),
+        lat=lat,
+        lon=lon,
     )
 
 

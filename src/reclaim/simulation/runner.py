@@ -218,6 +218,9 @@ class Simulation:
             shipping_minor=0 if goods >= 5_000 else 499,
             discount_minor=goods // 10 if coupon else 0,
             shipping_address=AddressIn(
+                line1=customer.address.line1,
+                line2=customer.address.line2,
+                city=customer.address.city,
                 postcode=customer.address.postcode,
                 country=customer.address.country,
                 lat=customer.address.lat,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from starlette.responses import Response
 
 from reclaim.errors import NotFound, ValidationFailed
+from reclaim.logistics.shipments import shipped_to
 from reclaim.orders.models import Order, OrderLine
 from reclaim.prediction import service as risk
 from reclaim.prediction.service import LineRisk, OrderRisk
@@ -78,4 +79,12 @@ async def order_page(request: Request, external_id: str, staff: Viewer) -> Respo
             )
         )
         panel = await risk_panel(session, external_id)
-    return render(request, "console/order.html", staff, order=order, returns=returns, panel=panel)
+    return render(
+        request,
+        "console/order.html",
+        staff,
+        order=order,
+        ships_to=shipped_to(order),
+        returns=returns,
+        panel=panel,
+    )

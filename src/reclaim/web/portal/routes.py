@@ -215,6 +215,7 @@ async def status_page(request: Request, number: str) -> Response:
             "handover": handover,
             "labelled": handover is not None and handover.kind in shipments.LABEL_KINDS,
             "slot": slot,
+            "pickup_from": shipments.shipped_to(ret.order) if slot else (),
             "legs": journey(shipment) if shipment else [],
             "qr": qr,
             "new": request.query_params.get("new") == "1",
