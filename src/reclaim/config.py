@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("data")
@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=30, gt=0)
+    smtp_ca_file: FilePath | None = Field(
+        default=None,
+        description="PEM bundle of CA certificates trusted for the mail server's TLS, on top "
+        "of the system's: for a server whose certificate a private CA signed.",
+    )
     mail_from: str = "Reclaim returns <returns@localhost>"
     mail_dir: Path = Field(default=DEFAULT_DATA_DIR / "mail")
     # Webhooks: private, loopback and link-local targets are refused unless allowed here.

@@ -544,7 +544,8 @@ async def test_an_approval_e_mail_for_a_return_cancelled_meanwhile_carries_no_vo
     assert await scalar(sessions, "SELECT label_key FROM shipments") is None
 
 
-def _worker_process(db_url: str, port: int) -> subprocess.Popen[str]:
+def _worker_process(db_url: str, port: int, **overrides: str) -> subprocess.Popen[str]:
+    """``python -m reclaim worker`` on the database and SMTP port; ``overrides``: more env."""
     env = {
         **os.environ,
         "RECLAIM_DATABASE_URL": db_url,
@@ -555,6 +556,7 @@ def _worker_process(db_url: str, port: int) -> subprocess.Popen[str]:
         "RECLAIM_WORKER_LEASE_SECONDS": "1",
         "RECLAIM_WORKER_POLL_SECONDS": "0.1",
         "RECLAIM_WORKER_BATCH": "50",
+        **overrides,
     }
     env.pop("RECLAIM_POLICY_FILE", None)
     return subprocess.Popen(
@@ -663,3 +665,71 @@ async def test_two_workers_racing_never_deliver_one_row_twice(
     assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE dispatched_at IS NULL") == 0
     received = server.message_ids()
     assert len(received) == 200 and set(received.values()) == {1}
+
+
+class Gate(Inbox):
+    """An inbox that takes no message until opened: workers pile up claims behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.get_running_loop().run_in_executor(None, self.opened.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_two_worker_processes_on_postgresql_share_a_backlog_and_send_each_once(
+    sessions: Sessions, db_url: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("more than one worker process is a PostgreSQL deployment")
+    await seed_order(sessions)
+    number = await seed_return(sessions)
+    async with transaction(sessions) as session:
+        for i in range(59):
+            enqueue(session, "return.received", number, {"return": number, "n": i}, utcnow())
+    server, port = Gate(), _free_port()
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        # Small batches, and leases far longer than the test: a claim is never taken over, so
+        # the only thing keeping a message from going twice is the claim itself.
+        for _ in range(2):
+            processes.append(
+                _worker_process(
+                    db_url,
+                    port,
+                    RECLAIM_WORKER_BATCH="5",
+                    RECLAIM_WORKER_LEASE_SECONDS="300",
+                    RECLAIM_SMTP_TIMEOUT_SECONDS="60",
+                )
+            )
+        # Both hold a batch before any message goes, so they certainly work side by side.
+        await _wait_for(
+            sessions,
+            "SELECT count(DISTINCT claimed_by) FROM deliveries WHERE claimed_by IS NOT NULL",
+            2,
+        )
+        server.opened.set()
+        await _wait_for(sessions, "SELECT count(*) FROM deliveries WHERE status = 'delivered'", 60)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            output, _ = await asyncio.to_thread(process.communicate, timeout=30)
+            assert process.returncode == 0, output
+    finally:
+        server.opened.set()
+        controller.stop()
+
+    ids = [row[0] for row in await rows(sessions, "SELECT id FROM deliveries ORDER BY id")]
+    assert len(ids) == 60
+    assert server.message_ids() == Counter({f"<delivery-{i}@shop.example>": 1 for i in ids})
+    successes = await rows(
+        sessions,
+        "SELECT delivery_id, count(*) FROM delivery_attempts WHERE ok GROUP BY delivery_id",
+    )
+    assert sorted(successes) == [(i, 1) for i in ids]
+    assert await scalar(sessions, "SELECT count(*) FROM delivery_attempts WHERE NOT ok") == 0
+    assert await scalar(sessions, "SELECT count(DISTINCT worker) FROM delivery_attempts") == 2
+    assert await scalar(sessions, "SELECT count(*) FROM outbox WHERE dispatched_at IS NULL") == 0

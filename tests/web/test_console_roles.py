@@ -307,6 +307,14 @@ ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
         Permission.VIEW_RETURNS,
         _with(World.requested, lambda n: f"/console/returns/{n}"),
     ),
+    ("GET", "/console/returns/{number}/label.pdf"): (
+        Permission.VIEW_RETURNS,
+        _with(World.arriving, lambda n: f"/console/returns/{n}/label.pdf"),
+    ),
+    ("GET", "/console/returns/{number}/qr.png"): (
+        Permission.VIEW_RETURNS,
+        _with(World.arriving, lambda n: f"/console/returns/{n}/qr.png"),
+    ),
     ("POST", "/console/returns/{number}/approve"): (
         Permission.DECIDE_REVIEWS,
         _post(World.requested, lambda n: f"/console/returns/{n}/approve", note="Fine"),

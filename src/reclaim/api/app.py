@@ -46,6 +46,7 @@ from reclaim.warehouse import configured
 from reclaim.warehouse.operations_routes import router as operations_router
 from reclaim.warehouse.routes import router as warehouse_router
 from reclaim.web.console import analytics as console_analytics
+from reclaim.web.console import labels as console_labels
 from reclaim.web.console import money as console_money
 from reclaim.web.console import orders as console_orders
 from reclaim.web.console import routes as console_routes
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(portal_routes.router)
     app.include_router(portal_flow.router)
     app.include_router(console_routes.router)
+    app.include_router(console_labels.router)
     app.include_router(console_station.router)
     app.include_router(console_money.router)
     app.include_router(console_analytics.router)

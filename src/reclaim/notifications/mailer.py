@@ -54,6 +54,7 @@ class SmtpMailer:
             settings.smtp_password.get_secret_value() if settings.smtp_password else None
         )
         self.timeout = settings.smtp_timeout_seconds
+        self.ca_file = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
 
     async def send(self, message: EmailMessage) -> None:
         try:
@@ -66,6 +67,7 @@ class SmtpMailer:
                 use_tls=self.tls == "tls",
                 # "none" means none: aiosmtplib would otherwise upgrade whenever offered.
                 start_tls=self.tls == "starttls",
+                cert_bundle=self.ca_file,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
