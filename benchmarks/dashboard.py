@@ -85,8 +85,7 @@ async def _split(url: str, filters: Filters) -> str:
     sessions = session_factory(engine)
     parts: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "KPIs": lambda s: _kpis(s, filters),
-        "findings": lambda s: findings_service.findings(s, filters),
-        "products": lambda s: findings_service.product_rates(s, filters, limit=15),
+        "findings and products": lambda s: _findings(s, filters),
         "forecast": lambda s: forecast_service.forecast_inbound(
             s, filters.until + timedelta(days=1), 28
         ),
@@ -101,6 +100,13 @@ async def _split(url: str, filters: Filters) -> str:
     finally:
         await engine.dispose()
     return ", ".join(spent)
+
+
+async def _findings(session: Any, filters: Filters) -> None:
+    # As the page does: the period's counts read once for both.
+    read = await findings_service.evidence(session, filters)
+    await findings_service.findings(session, filters, read)
+    await findings_service.product_rates(session, filters, limit=15, read=read)
 
 
 async def _kpis(session: Any, filters: Filters) -> None:

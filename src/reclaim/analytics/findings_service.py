@@ -14,7 +14,7 @@ Findings and product rates are over all facilities whatever the filters say.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import TypeVarTuple
 
@@ -40,10 +40,27 @@ _CHUNK = 500  # SKUs per IN list: well inside every driver's limit on bound para
 Row = TypeVarTuple("Row")
 
 
-async def findings(session: AsyncSession, filters: Filters) -> list[Finding]:
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The period's counts per product and per reason, which findings and product rates both
+    read: a page that shows both reads them once."""
+
+    skus: list[SkuCounts]
+    mix: list[ReasonCount]
+
+
+async def evidence(session: AsyncSession, filters: Filters) -> Evidence:
+    skus, mix = await _counts(session, _all_facilities(filters))
+    return Evidence(skus, mix)
+
+
+async def findings(
+    session: AsyncSession, filters: Filters, read: Evidence | None = None
+) -> list[Finding]:
     """Every finding in the filters' slice, the most valuable first."""
     filters = _all_facilities(filters)
-    skus, mix = await _counts(session, filters)
+    read = read or await evidence(session, filters)
+    skus, mix = read.skus, read.mix
     comments = await _comments(session, filters)
     category_of = {counts.sku: counts.category for counts in skus}
     category_of.update({row.sku: row.category for row in mix})
@@ -55,14 +72,19 @@ async def findings(session: AsyncSession, filters: Filters) -> list[Finding]:
 
 
 async def product_rates(
-    session: AsyncSession, filters: Filters, limit: int = 50, *, flagged: bool = False
+    session: AsyncSession,
+    filters: Filters,
+    limit: int = 50,
+    *,
+    flagged: bool = False,
+    read: Evidence | None = None,
 ) -> list[ProductRate]:
     """Products sold in the period's cohort, most returned first (by the shrunk estimate);
     only the frequently returned ones when ``flagged``."""
-    skus, mix = await _counts(session, _all_facilities(filters))
+    read = read or await evidence(session, filters)
     return [
         rate
-        for rate in rules.rate_products(skus, mix)
+        for rate in rules.rate_products(read.skus, read.mix)
         if rate.estimate.shipped > 0
         and filters.sku in (None, rate.sku)
         and filters.category in (None, rate.category)

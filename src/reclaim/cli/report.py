@@ -92,9 +92,10 @@ async def _read(sessions: async_sessionmaker[AsyncSession], filters: Filters) ->
         before = await service.report(session, filters.previous())
         refreshed = await service.refreshed_at(session)
         try:
-            findings = await findings_service.findings(session, filters)
+            read = await findings_service.evidence(session, filters)
+            findings = await findings_service.findings(session, filters, read)
             flagged = await findings_service.product_rates(
-                session, filters, limit=PRODUCTS_SHOWN, flagged=True
+                session, filters, limit=PRODUCTS_SHOWN, flagged=True, read=read
             )
         except ReclaimError as error:
             notes.append(f"Findings: {error.message}")

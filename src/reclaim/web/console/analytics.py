@@ -170,10 +170,14 @@ async def _answer(work: Awaitable[T]) -> tuple[T | None, str | None]:
 async def _findings(
     session: AsyncSession, filters: Filters, currency: str | None
 ) -> dict[str, Any]:
-    found, why = await _answer(findings_service.findings(session, filters))
-    rates, why_not_rates = await _answer(
-        findings_service.product_rates(session, filters, limit=drawn.PRODUCTS_SHOWN)
-    )
+    read, why = await _answer(findings_service.evidence(session, filters))
+    found = rates = None
+    why_not_rates = why
+    if read is not None:
+        found, why = await _answer(findings_service.findings(session, filters, read))
+        rates, why_not_rates = await _answer(
+            findings_service.product_rates(session, filters, limit=drawn.PRODUCTS_SHOWN, read=read)
+        )
     return {
         "findings": drawn.findings(found or [], filters, currency),
         "findings_note": why,
