@@ -452,6 +452,10 @@ ACTIONS: dict[tuple[str, str], tuple[Permission, Make]] = {
         Permission.VIEW_ANALYTICS,
         _with(_nothing, lambda _: "/console/analytics/export/returns.csv"),
     ),
+    ("GET", "/console/analytics/model"): (
+        Permission.VIEW_ANALYTICS,
+        _with(_nothing, lambda _: "/console/analytics/model"),
+    ),
     ("GET", "/console/orders/{external_id}"): (
         Permission.VIEW_RETURNS,
         _with(_ordered, lambda order_id: f"/console/orders/{order_id}"),

@@ -49,6 +49,7 @@ from reclaim.web.console import analytics as console_analytics
 from reclaim.web.console import labels as console_labels
 from reclaim.web.console import money as console_money
 from reclaim.web.console import orders as console_orders
+from reclaim.web.console import risk_model as console_risk_model
 from reclaim.web.console import routes as console_routes
 from reclaim.web.console import station as console_station
 from reclaim.web.pages import STATIC_DIR
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_money.router)
     app.include_router(console_analytics.router)
     app.include_router(console_orders.router)
+    app.include_router(console_risk_model.router)
     app.mount("/static/reclaim", StaticFiles(directory=STATIC_DIR), name="reclaim-static")
 
     def openapi() -> dict[str, Any]:
