@@ -4,7 +4,6 @@ for staff who may see the return, never kept by a cache; a return without one is
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import httpx
 import pypdf
@@ -15,28 +14,7 @@ from reclaim.users.roles import Role
 from tests.web.conftest import LiveServer
 from tests.web.console_support import Sessions, console_unchanged, signed_in, visitor, words
 from tests.web.support import act, post_order, post_return
-
-NO_STORE = "private, no-store"
-
-
-async def approved(client: httpx.AsyncClient, **kwargs: Any) -> dict[str, Any]:
-    await post_order(client)
-    number = (await post_return(client, **kwargs))["number"]
-    return await act(client, number, "approve")
-
-
-async def a_drop_off_point(client: httpx.AsyncClient) -> None:
-    response = await client.put(
-        "/api/v1/facilities/DROP",
-        json={
-            "code": "DROP",
-            "name": "Corner News",
-            "kind": "dropoff",
-            "methods": ["box_free_dropoff"],
-            "address": "12 High Street",
-        },
-    )
-    assert response.status_code in (200, 201), response.text
+from tests.web.test_labels_api import NO_STORE, a_drop_off_point, approved
 
 
 async def test_an_agent_downloads_the_label_and_qr_code_linked_from_the_return_page(
