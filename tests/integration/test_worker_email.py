@@ -73,6 +73,8 @@ class Inbox:
         self.held = threading.Event()
         self.release = threading.Event()
         self.release_reply = "451 4.3.0 Not accepted, send it again"
+        # Keep the held message, as a server that had queued it before its answer was lost.
+        self.keep_held = False
         self.data_seen = 0
 
     async def handle_RCPT(
@@ -89,16 +91,21 @@ class Inbox:
             self.data_seen += 1
             seen = self.data_seen
         if seen == self.hold_at:
+            if self.keep_held:
+                self._keep(envelope)
             self.held.set()
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
             return self.release_reply
         if self.refuse_data:
             return self.refuse_data
+        self._keep(envelope)
+        return "250 Message accepted for delivery"
+
+    def _keep(self, envelope: Any) -> None:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
-        return "250 Message accepted for delivery"
 
     def message_ids(self) -> Counter[str]:
         with self.lock:
@@ -627,6 +634,46 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     assert (
         await scalar(sessions, "SELECT count(*) FROM deliveries WHERE claimed_by IS NOT NULL") == 0
     )
+
+
+async def test_a_worker_killed_after_the_server_took_a_message_resends_it_under_its_message_id(
+    sessions: Sessions,
+    db_url: str,
+    inbox: tuple[Inbox, int],
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    """The one window SMTP leaves open: the server has the message, the worker dies before the
+    answer. The next worker sends it again, and it is the same message (the same Message-ID), so
+    a mail system that de-duplicates shows it once; nothing else is repeated."""
+    server, port = inbox
+    await seed_order(sessions, quantity=3)
+    for _ in range(3):
+        number = await seed_return(sessions)
+        await _move(sessions, number, lambda s, n: returns.approve(s, n, actor()))
+    server.hold_at, server.keep_held = 2, True
+
+    first = _worker_process(db_url, port)
+    processes.append(first)
+    assert await asyncio.to_thread(server.held.wait, 60), "the worker never got to the 2nd e-mail"
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    server.release.set()
+
+    second = _worker_process(db_url, port)
+    processes.append(second)
+    await _wait_for(sessions, "SELECT count(*) FROM deliveries WHERE status = 'delivered'", 6)
+    second.send_signal(signal.SIGTERM)
+    await asyncio.to_thread(second.communicate, timeout=30)
+
+    counts = server.message_ids()
+    assert sorted(counts.values()) == [1, 1, 1, 1, 1, 2]
+    (resent,) = [message_id for message_id, n in counts.items() if n == 2]
+    copies = [m.as_bytes() for m in server.messages if str(m["Message-ID"]) == resent]
+    assert copies[0] == copies[1]  # rendered once: the same bytes, date and all
+    successes = await rows(
+        sessions, "SELECT count(*) FROM delivery_attempts WHERE ok GROUP BY delivery_id"
+    )
+    assert sorted(n for (n,) in successes) == [1] * 6
 
 
 async def test_two_workers_racing_never_deliver_one_row_twice(
