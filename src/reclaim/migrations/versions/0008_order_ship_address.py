@@ -25,9 +25,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # SQLite drops the columns in place: rebuilding the table would drop the old one, and with
-    # foreign keys on that deletes every order line and payment through their cascades.
-    with op.batch_alter_table("orders", schema=None, recreate="never") as batch_op:
+    with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_column("ship_region")
         batch_op.drop_column("ship_city")
         batch_op.drop_column("ship_line2")
