@@ -4,17 +4,20 @@ the database as it is, without writing anything."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from reclaim.analytics.retail_import import import_file
 from reclaim.db import transaction
 from reclaim.errors import NotFound, ValidationFailed
 from reclaim.orders.models import Customer, Order, OrderLine
+from reclaim.orders.schemas import CustomerIn, OrderIn, OrderLineIn
+from reclaim.orders.service import upsert_order
 from reclaim.prediction import service
 from reclaim.prediction.models import PredictionModel
 from tests.integration.helpers import count, run_cli, table_counts, table_rows
@@ -103,6 +106,37 @@ async def test_an_order_is_scored_line_by_line_from_history_before_it(
         assert 0 < line.probability < 1 and line.band in BANDS
         assert 1 <= len(line.drivers) <= 3 and all(":" in said for said in line.drivers)
     assert await table_counts(imported, *READ_TABLES) == before
+
+
+async def test_an_orders_score_does_not_move_when_the_customer_orders_its_products_again(
+    trained: PredictionModel, imported: Sessions
+) -> None:
+    async with transaction(imported) as session:
+        first = await session.scalar(
+            select(Order)
+            .options(selectinload(Order.customer), selectinload(Order.lines))
+            .order_by(Order.placed_at, Order.id)
+            .limit(1)
+        )
+        assert first is not None
+        before = await service.score_order(session, first.external_id)
+        later = OrderIn(
+            order_id="LATER-1",
+            customer=CustomerIn(id=first.customer.external_id, email="again@example.com"),
+            currency=first.currency,
+            placed_at=first.placed_at + timedelta(days=3),
+            lines=[
+                OrderLineIn(line_id=str(i), sku=line.sku, quantity=50, unit_price_minor=1)
+                for i, line in enumerate(first.lines, start=1)
+            ],
+        )
+        await upsert_order(session, later)
+
+    async with transaction(imported) as session:
+        after = await service.score_order(session, first.external_id)
+
+    assert before is not None and after is not None
+    assert after == before
 
 
 async def _lines(sessions: Sessions, order_id: int) -> list[OrderLine]:
