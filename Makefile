@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two workers: the suite is mostly waiting on databases, servers and a browser, and takes about
+# an hour on one. `make test PYTEST_ARGS="-n 0 -k refund"` runs a part in one process.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install run test lint bench clean
 
