@@ -144,7 +144,7 @@ async def _lines(sessions: Sessions, order_id: int) -> list[OrderLine]:
         return list(await session.scalars(select(OrderLine).where(OrderLine.order_id == order_id)))
 
 
-async def test_a_cart_is_scored_for_a_known_customer_by_id_or_email_and_for_a_new_one(
+async def test_a_cart_is_scored_for_a_known_customer_by_id_or_any_cased_email_and_a_new_one(
     trained: PredictionModel, imported: Sessions
 ) -> None:
     async with transaction(imported) as session:
@@ -157,11 +157,14 @@ async def test_a_cart_is_scored_for_a_known_customer_by_id_or_email_and_for_a_ne
         by_email = await service.score_cart(
             session, service.Cart("GBP", lines, customer=customer.email), UNTIL
         )
+        shouted = await service.score_cart(
+            session, service.Cart("GBP", lines, customer=f" {customer.email.upper()}"), UNTIL
+        )
         stranger = await service.score_cart(
             session, service.Cart("GBP", lines, customer="nobody@example.com"), UNTIL
         )
 
-    assert by_id == by_email
+    assert by_id == by_email == shouted
     assert by_id.order is None and [x.line_ref for x in by_id.lines] == ["1", "2"]
     assert [x.sku for x in by_id.lines] == ["85099B", "22423"]
     # A customer with history scores differently from one the shop has never seen.
@@ -176,6 +179,44 @@ async def test_a_cart_in_another_currency_than_the_model_learnt_is_refused(
             await service.score_cart(
                 session, service.Cart("USD", [service.CartLine("22423", 1, 100)]), UNTIL
             )
+
+
+async def test_an_order_in_another_currency_than_the_model_learnt_has_no_score_and_says_why(
+    trained: PredictionModel, imported: Sessions
+) -> None:
+    async with transaction(imported) as session:
+        await upsert_order(
+            session,
+            OrderIn(
+                order_id="USD-1",
+                customer=CustomerIn(id="16029", email="again@example.com"),
+                currency="USD",
+                placed_at=UNTIL,
+                lines=[OrderLineIn(sku="22423", quantity=1, unit_price_minor=1275)],
+            ),
+        )
+    async with transaction(imported) as session:
+        with pytest.raises(ValidationFailed, match="trained on GBP prices; order USD-1 is in USD"):
+            await service.score_order(session, "USD-1")
+
+
+async def test_a_shop_order_numbered_cart_does_not_mix_into_a_carts_score(
+    trained: PredictionModel, imported: Sessions
+) -> None:
+    lines = [service.CartLine("85099B", 100, 165), service.CartLine("22423", 2, 1275)]
+    async with transaction(imported) as session:
+        before = await service.score_cart(session, service.Cart("GBP", lines), UNTIL)
+        holder = await session.scalar(
+            select(Order).join(OrderLine).where(OrderLine.sku == "85099B").limit(1)
+        )
+        assert holder is not None
+        holder.external_id = "cart"
+
+    async with transaction(imported) as session:
+        after = await service.score_cart(session, service.Cart("GBP", lines), UNTIL)
+
+    assert [x.line_ref for x in after.lines] == ["1", "2"]
+    assert after == before
 
 
 async def test_without_a_model_an_order_has_no_score_and_a_cart_says_how_to_train(

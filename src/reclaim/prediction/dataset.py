@@ -144,10 +144,17 @@ async def read_history(
     until: datetime | None = None,
     customer_id: int | None = None,
     skus: list[str] | None = None,
+    currency: str | None = None,
 ) -> History:
     """Order lines and returns from the database: everything, or only one customer's and those
-    SKUs' (what scoring one order needs), and only before ``until`` when given."""
+    SKUs' (what scoring one order needs), only before ``until`` and only of orders in
+    ``currency`` when given (prices in different minor units don't compare)."""
     lines_q, returns_q = line_query(), return_query()
+    if currency is not None:
+        lines_q = lines_q.where(Order.currency == currency)
+        returns_q = returns_q.join(Order, Order.id == OrderLine.order_id).where(
+            Order.currency == currency
+        )
     if until is not None:
         lines_q = lines_q.where(Order.placed_at < as_utc(until))
         returns_q = returns_q.where(Return.created_at < as_utc(until))

@@ -28,7 +28,8 @@ from reclaim.prediction.models import PredictionModel
 KIND = "return_risk"
 MIN_LINES = 200
 MIN_RETURNED = 20
-CART_ORDER = "cart"
+# A NUL can't be in a shop's order id (the API refuses it), so no real order takes this one.
+CART_ORDER = "\x00cart"
 CART_CUSTOMER = "cart-customer"
 # Reading history "until" an order includes the order itself.
 SAME_INSTANT = timedelta(microseconds=1)
@@ -93,7 +94,9 @@ async def _active(session: AsyncSession) -> tuple[PredictionModel, R.RiskModel] 
         return None
     model = _LOADED.get(record.id)
     if model is None:
-        model = R.load(R.Stored(record.model_text, record.calibration, record.details))
+        stored = R.Stored(record.model_text, record.calibration, record.details)
+        # Parsing the boosters takes CPU for a while: off the event loop, as training is.
+        model = await asyncio.to_thread(R.load, stored)
         if len(_LOADED) >= _KEEP:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[record.id] = model
@@ -126,8 +129,8 @@ async def train(
     (version n + 1)."""
     until = as_utc(now) if now is not None else utcnow()
     async with transaction(sessions) as session:
-        history = await dataset.read_history(session, until=until)
         currency = await _currency(session)
+        history = await dataset.read_history(session, until=until, currency=currency)
     frame, priors = training_frame(history, until)
     returned = int(frame.get_column("returned").sum())
     if frame.height < MIN_LINES or returned < MIN_RETURNED:
@@ -205,6 +208,7 @@ async def score_order(session: AsyncSession, order_external_id: str) -> OrderRis
     if active is None:
         return None
     record, model = active
+    trained_in = _trained_in(record, order.currency, f"order {order_external_id}")
     lines = (await session.scalars(select(OrderLine).where(OrderLine.order_id == order.id))).all()
     if not lines:
         raise ValidationFailed(f"Order {order_external_id} has no lines to score.")
@@ -215,17 +219,57 @@ async def score_order(session: AsyncSession, order_external_id: str) -> OrderRis
         until=as_utc(order.placed_at) + SAME_INSTANT,
         customer_id=order.customer_id,
         skus=sorted({line.sku for line in lines}),
+        currency=trained_in,
     )
     refs = {str(line.id): (line.line_ref, line.sku) for line in lines}
-    rows = F.line_features(history, model.priors).filter(pl.col("line_ref").is_in(list(refs)))
-    return _risks(model, record.version, rows, refs, order.external_id, order.currency)
+    return await asyncio.to_thread(
+        _score,
+        model,
+        record.version,
+        history,
+        pl.col("line_ref").is_in(list(refs)),
+        refs,
+        order.external_id,
+        order.currency,
+    )
+
+
+def _score(
+    model: R.RiskModel,
+    version: int,
+    history: dataset.History,
+    scored: pl.Expr,
+    refs: dict[str, tuple[str, str]],
+    order: str | None,
+    currency: str,
+) -> OrderRisk:
+    """Features and scores for the lines ``scored`` picks out of ``history``. Pure CPU (polars
+    and LightGBM), run off the event loop so a server keeps answering while it scores."""
+    rows = F.line_features(history, model.priors).filter(scored)
+    return _risks(model, version, rows, refs, order, currency)
+
+
+def _trained_in(record: PredictionModel, currency: str, what: str) -> str | None:
+    """The currency the model learnt prices in; anything else is refused, since minor units
+    of different currencies don't compare."""
+    trained_in: str | None = record.details.get("currency")
+    if trained_in and currency != trained_in:
+        raise ValidationFailed(
+            f"The model was trained on {trained_in} prices; {what} is in {currency}.",
+            currency=currency,
+        )
+    return trained_in
 
 
 async def _customer_id(session: AsyncSession, who: str | None) -> int | None:
     if not who:
         return None
-    column = Customer.email if "@" in who else Customer.external_id
-    return await session.scalar(select(Customer.id).where(column == who).limit(1))
+    if "@" in who:
+        # Stored as the orders gave them, lower-cased; a checkout may send any case.
+        found = select(Customer.id).where(Customer.email == who.strip().lower())
+    else:
+        found = select(Customer.id).where(Customer.external_id == who)
+    return await session.scalar(found.limit(1))
 
 
 async def score_cart(session: AsyncSession, cart: Cart, now: datetime | None = None) -> OrderRisk:
@@ -234,16 +278,13 @@ async def score_cart(session: AsyncSession, cart: Cart, now: datetime | None = N
     if active is None:
         raise NoModel(NO_MODEL)
     record, model = active
-    trained_in = record.details.get("currency")
-    if trained_in and cart.currency != trained_in:
-        raise ValidationFailed(
-            f"The model was trained on {trained_in} prices; send the cart in {trained_in}.",
-            currency=cart.currency,
-        )
+    trained_in = _trained_in(record, cart.currency, "the cart")
     moment = dataset.naive_utc(now or utcnow())
     customer_id = await _customer_id(session, cart.customer)
     skus = sorted({line.sku for line in cart.lines})
-    history = await dataset.read_history(session, until=moment, customer_id=customer_id, skus=skus)
+    history = await dataset.read_history(
+        session, until=moment, customer_id=customer_id, skus=skus, currency=trained_in
+    )
     customer = str(customer_id) if customer_id is not None else CART_CUSTOMER
     basket = pl.DataFrame(
         [
@@ -263,9 +304,17 @@ async def score_cart(session: AsyncSession, cart: Cart, now: datetime | None = N
         orient="row",
     )
     combined = dataset.History(pl.concat([history.lines, basket]), history.returns)
-    rows = F.line_features(combined, model.priors).filter(pl.col("order") == CART_ORDER)
     refs = {f"cart:{i}": (str(i), line.sku) for i, line in enumerate(cart.lines, start=1)}
-    return _risks(model, record.version, rows, refs, None, cart.currency)
+    return await asyncio.to_thread(
+        _score,
+        model,
+        record.version,
+        combined,
+        pl.col("order") == CART_ORDER,
+        refs,
+        None,
+        cart.currency,
+    )
 
 
 async def retrain_job(sessions: async_sessionmaker[AsyncSession], now: datetime) -> str | None:
