@@ -12,7 +12,6 @@ import re
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
@@ -61,11 +60,7 @@ async def test_an_analyst_reads_a_real_shops_returns_and_narrows_them_by_keyboar
     visit = Visit(await context.new_page(), live_server.url, camera)
     page = visit.page
     # Signing in sends the analyst on to the season asked for, its query string and all.
-    await page.goto(f"/console/login?{urlencode({'next': SEASON})}")
-    await page.get_by_label("E-mail address").fill(analyst.email)
-    await page.get_by_label("Password").fill(analyst.password)
-    await page.keyboard.press("Enter")
-    await page.wait_for_url(re.compile(r"/console/analytics\?since=2010-12-01&until=2011-08-31$"))
+    await visit.sign_in(analyst, SEASON)
     await visit.arrive("Returns analytics", "dashboard")
 
     # A tile per KPI, its definition one keypress away.

@@ -11,6 +11,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -52,12 +53,13 @@ class Visit:
         )
 
     async def sign_in(self, account: Account, then: str) -> None:
+        """Sign in from the login page, which sends on to ``then``, its query string and all."""
         page = self.page
-        await page.goto(f"/console/login?next={then}")
+        await page.goto(f"/console/login?{urlencode({'next': then})}")
         await page.get_by_label("E-mail address").fill(account.email)
         await page.get_by_label("Password").fill(account.password)
         await page.keyboard.press("Enter")
-        await page.wait_for_url(f"**{then}")
+        await page.wait_for_url(re.compile(re.escape(then) + "$"))
 
     async def arrive(self, title: str | re.Pattern[str], name: str) -> None:
         from playwright.async_api import expect

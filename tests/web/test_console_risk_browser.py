@@ -11,7 +11,6 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
@@ -69,11 +68,7 @@ async def test_an_analyst_reads_the_model_and_an_orders_risk_by_keyboard(
     context.set_default_timeout(15_000)
     visit = Visit(await context.new_page(), live_server.url, camera)
     page = visit.page
-    await page.goto(f"/console/login?{urlencode({'next': SEASON})}")
-    await page.get_by_label("E-mail address").fill(analyst.email)
-    await page.get_by_label("Password").fill(analyst.password)
-    await page.keyboard.press("Enter")
-    await page.wait_for_url(re.compile(r"/console/analytics\?since="))
+    await visit.sign_in(analyst, SEASON)
 
     # From the dashboard to the model, by keyboard.
     link = page.get_by_role("link", name="the return-risk model")
