@@ -52,10 +52,6 @@ async def risk_panel(session: AsyncSession, order_external_id: str) -> RiskPanel
     return RiskPanel(scored, None if scored is not None else TRAIN_HINT)
 
 
-def order_page_url(external_id: str) -> str:
-    return f"{HOME}/orders/{external_id}"
-
-
 @router.get("/orders/{external_id}")
 async def order_page(request: Request, external_id: str, staff: Viewer) -> Response:
     async with reading(request) as session:
