@@ -295,8 +295,12 @@ async def test_every_e_mail_event_of_a_return_reaches_the_shopper_once(
         message = by_id[f"<delivery-{delivery_id}@shop.example>"]
         assert message["To"] == f"Ann Example <{CUSTOMER}>"
         assert message["From"] == "Northwind Outfitters <returns@shop.example>"
-        assert str(message["Subject"]).startswith(SUBJECT_START[topic].format(n=number))
-        assert number in str(message["Subject"])
+        # Python's header folding (policy.SMTP, which aiosmtplib sends with) puts a subject of
+        # 70-77 characters on a line of its own, so it reads back with a leading space: a long
+        # weekday in a reminder's date is enough. Mail readers trim it.
+        subject = str(message["Subject"]).lstrip()
+        assert subject.startswith(SUBJECT_START[topic].format(n=number))
+        assert number in subject
         text = message.get_body(("plain",))
         assert text is not None and "What to do next:" in text.get_content()
     # Steps inside the warehouse, and the completion, are not e-mailed.
